@@ -1,0 +1,47 @@
+package connectors
+
+import (
+	"context"
+	"log/slog"
+)
+
+// TaskInfo tells a task who it is. Logger is already labelled with the
+// connector and task.
+type TaskInfo struct {
+	Connector string
+	Task      int
+	Logger    *slog.Logger
+}
+
+// Source reads from an external system. The worker calls Open once, then
+// Poll in a loop from a single goroutine, and Commit from that same goroutine
+// between polls, so a Source needs no locking of its own unless it runs
+// goroutines of its own.
+type Source interface {
+	// Open starts the task. committed holds the last positions the worker
+	// stored for this connector, keyed by Position.Partition; the source
+	// resumes after them. cfg has been validated against the plugin's Spec,
+	// with defaults applied.
+	Open(ctx context.Context, task TaskInfo, cfg Config, committed Positions) error
+	// Poll returns the next records, blocking until some are available or ctx
+	// is done. Returning (nil, nil) is fine (nothing yet); the worker calls
+	// again. Poll should return within about a second when idle so the worker
+	// can commit, pause and stop promptly.
+	Poll(ctx context.Context) ([]Record, error)
+	// Commit is called once records are durably in the log (produce
+	// acknowledged and positions stored), with the latest position per source
+	// partition among them. Sources that must acknowledge upstream (a
+	// replication slot, an MQTT broker, an HTTP client) do it here.
+	Commit(ctx context.Context, positions []Position) error
+	// Close releases resources. It is called once, after the last Poll and
+	// Commit, even when Open or Poll failed.
+	Close(ctx context.Context) error
+}
+
+// TaskSplitter is implemented by sources that can run as several parallel
+// tasks (tasks.max > 1). TaskConfigs returns one config per task, at most
+// max; each task gets its own Source from Plugin.NewSource. Sources that do
+// not implement it run as one task.
+type TaskSplitter interface {
+	TaskConfigs(cfg Config, max int) ([]map[string]string, error)
+}
