@@ -1,0 +1,106 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+var (
+	// ErrUnknownAPIKey: the request names an API key kmsg does not know.
+	// Kafka closes the connection for these.
+	ErrUnknownAPIKey = errors.New("unknown api key")
+	// ErrMalformedRequest: the header or body does not parse.
+	ErrMalformedRequest = errors.New("malformed request")
+)
+
+// apiVersionsKey is special: its response header is always v0 so that a
+// client that does not yet know the broker's versions can read it.
+const apiVersionsKey = 18
+
+// Header is a parsed request header (v0, v1 or v2).
+type Header struct {
+	Key           int16
+	Version       int16
+	CorrelationID int32
+	// ClientID is copied out of the frame, so it outlives the frame buffer.
+	ClientID string
+	// Flexible reports whether the request (and its response) use
+	// flexible versions (KIP-482) at this version.
+	Flexible bool
+}
+
+// APIName returns the API's name ("Produce", "Fetch", ...) for logs.
+func (h Header) APIName() string {
+	if n := kmsg.NameForKey(h.Key); n != "" {
+		return n
+	}
+	return fmt.Sprintf("unknown(%d)", h.Key)
+}
+
+// ParseHeader parses the request header at the front of frame and returns the
+// header and the remaining body bytes. For a known key the header version is
+// chosen from the request version; a version above what kmsg knows is
+// treated as flexible when the key's newest version is (clients send newer
+// ApiVersions requests with a v2 header). On ErrUnknownAPIKey the key,
+// version and correlation id are still filled in.
+func ParseHeader(frame []byte) (Header, []byte, error) {
+	var h Header
+	if len(frame) < minFrameBytes {
+		return h, nil, fmt.Errorf("%w: %d-byte header", ErrMalformedRequest, len(frame))
+	}
+	r := kbin.Reader{Src: frame}
+	h.Key = r.Int16()
+	h.Version = r.Int16()
+	h.CorrelationID = r.Int32()
+	req := kmsg.RequestForKey(h.Key)
+	if req == nil {
+		return h, nil, fmt.Errorf("%w %d (version %d)", ErrUnknownAPIKey, h.Key, h.Version)
+	}
+	if h.Version < 0 {
+		return h, nil, fmt.Errorf("%w: %s negative version %d", ErrMalformedRequest, h.APIName(), h.Version)
+	}
+	v := h.Version
+	if v > req.MaxVersion() {
+		v = req.MaxVersion()
+	}
+	req.SetVersion(v)
+	h.Flexible = req.IsFlexible()
+	// ControlledShutdown v0 is the one request with a v0 header (no
+	// client id); kmsg's formatter writes it that way too.
+	if h.Key == 7 && h.Version == 0 {
+		return h, r.Src, nil
+	}
+	if id := r.NullableString(); id != nil {
+		h.ClientID = *id
+	}
+	if h.Flexible {
+		kmsg.SkipTags(&r)
+	}
+	if err := r.Complete(); err != nil {
+		return h, nil, fmt.Errorf("%w: %s v%d header: %v", ErrMalformedRequest, h.APIName(), h.Version, err)
+	}
+	return h, r.Src, nil
+}
+
+// DecodeBody decodes a request body for a header ParseHeader accepted. The
+// caller must have checked that the version is one it supports; kmsg cannot
+// decode versions newer than it knows. Byte fields of the result (produced
+// records, for example) alias body; strings are copied.
+func DecodeBody(h Header, body []byte) (kmsg.Request, error) {
+	req := kmsg.RequestForKey(h.Key)
+	if req == nil {
+		return nil, fmt.Errorf("%w %d", ErrUnknownAPIKey, h.Key)
+	}
+	if h.Version > req.MaxVersion() {
+		return nil, fmt.Errorf("%w: %s v%d is newer than this build understands (max v%d)",
+			ErrMalformedRequest, h.APIName(), h.Version, req.MaxVersion())
+	}
+	req.SetVersion(h.Version)
+	if err := req.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("%w: %s v%d body: %v", ErrMalformedRequest, h.APIName(), h.Version, err)
+	}
+	return req, nil
+}
