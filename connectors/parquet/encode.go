@@ -1,0 +1,415 @@
+package parquet
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	pq "github.com/parquet-go/parquet-go"
+)
+
+// An encoder turns the rows of one Arrow column into Parquet column values
+// with repetition and definition levels (Dremel encoding). The sink binds the
+// encoder to a batch's array once, then asks for rows one at a time; values
+// are appended to out[column], one slice per Parquet leaf column, so the
+// writer receives whole columns rather than transposed rows.
+type encoder interface {
+	setOptional()
+	// bind prepares the encoder for the rows of arr.
+	bind(arr arrow.Array) error
+	// write appends the values of row i. rep is the repetition level of the
+	// first value and def the definition level reached by the ancestors.
+	write(i int, rep, def byte, out [][]pq.Value)
+	// writeNull appends a null (at definition level def) to every leaf under
+	// the encoder: the encoder's value, or an ancestor, is null or empty.
+	writeNull(rep, def byte, out [][]pq.Value)
+}
+
+// converter returns, for an array, a function producing the Parquet value of
+// a non-null row. It runs once per batch, so the per-row function needs no
+// type switch.
+type converter func(arr arrow.Array) (func(i int) pq.Value, error)
+
+type leafEncoder struct {
+	column   int
+	optional bool
+	conv     converter
+	arr      arrow.Array
+	get      func(i int) pq.Value
+}
+
+func (e *leafEncoder) setOptional() { e.optional = true }
+
+func (e *leafEncoder) bind(arr arrow.Array) error {
+	if ext, ok := arr.(array.ExtensionArray); ok {
+		arr = ext.Storage()
+	}
+	get, err := e.conv(arr)
+	if err != nil {
+		return err
+	}
+	e.arr, e.get = arr, get
+	return nil
+}
+
+func (e *leafEncoder) write(i int, rep, def byte, out [][]pq.Value) {
+	if e.optional {
+		if e.arr.IsNull(i) {
+			out[e.column] = append(out[e.column], pq.NullValue().Level(int(rep), int(def), e.column))
+			return
+		}
+		def++
+	}
+	out[e.column] = append(out[e.column], e.get(i).Level(int(rep), int(def), e.column))
+}
+
+func (e *leafEncoder) writeNull(rep, def byte, out [][]pq.Value) {
+	out[e.column] = append(out[e.column], pq.NullValue().Level(int(rep), int(def), e.column))
+}
+
+type structEncoder struct {
+	optional bool
+	children []encoder
+	arr      arrow.Array
+}
+
+func (e *structEncoder) setOptional() { e.optional = true }
+
+func (e *structEncoder) bind(arr arrow.Array) error {
+	s, ok := arr.(*array.Struct)
+	if !ok {
+		return fmt.Errorf("expected a struct array, got %s", arr.DataType())
+	}
+	if s.NumField() != len(e.children) {
+		return fmt.Errorf("struct has %d fields, schema has %d", s.NumField(), len(e.children))
+	}
+	for i, c := range e.children {
+		if err := c.bind(s.Field(i)); err != nil {
+			return err
+		}
+	}
+	e.arr = arr
+	return nil
+}
+
+func (e *structEncoder) write(i int, rep, def byte, out [][]pq.Value) {
+	if e.optional {
+		if e.arr.IsNull(i) {
+			e.writeNull(rep, def, out)
+			return
+		}
+		def++
+	}
+	for _, c := range e.children {
+		c.write(i, rep, def, out)
+	}
+}
+
+func (e *structEncoder) writeNull(rep, def byte, out [][]pq.Value) {
+	for _, c := range e.children {
+		c.writeNull(rep, def, out)
+	}
+}
+
+type listEncoder struct {
+	optional bool
+	repLevel byte // repetition level of the repeated "list" group
+	elem     encoder
+	arr      arrow.Array
+	offsets  func(i int) (int64, int64)
+}
+
+func (e *listEncoder) setOptional() { e.optional = true }
+
+func (e *listEncoder) bind(arr arrow.Array) error {
+	var values arrow.Array
+	switch a := arr.(type) {
+	case *array.List:
+		values, e.offsets = a.ListValues(), a.ValueOffsets
+	case *array.LargeList:
+		values, e.offsets = a.ListValues(), a.ValueOffsets
+	case *array.FixedSizeList:
+		values, e.offsets = a.ListValues(), a.ValueOffsets
+	default:
+		return fmt.Errorf("expected a list array, got %s", arr.DataType())
+	}
+	e.arr = arr
+	return e.elem.bind(values)
+}
+
+func (e *listEncoder) write(i int, rep, def byte, out [][]pq.Value) {
+	if e.optional {
+		if e.arr.IsNull(i) {
+			e.elem.writeNull(rep, def, out)
+			return
+		}
+		def++
+	}
+	start, end := e.offsets(i)
+	if start == end {
+		// The list is present but empty: no repeated entry is defined.
+		e.elem.writeNull(rep, def, out)
+		return
+	}
+	for j := start; j < end; j++ {
+		r := e.repLevel
+		if j == start {
+			r = rep
+		}
+		e.elem.write(int(j), r, def+1, out)
+	}
+}
+
+func (e *listEncoder) writeNull(rep, def byte, out [][]pq.Value) { e.elem.writeNull(rep, def, out) }
+
+// dictEncoder writes dictionary-encoded Arrow columns as their plain values;
+// Parquet applies its own dictionary encoding per column chunk.
+type dictEncoder struct {
+	optional bool
+	value    encoder
+	arr      *array.Dictionary
+	dict     arrow.Array
+}
+
+func (e *dictEncoder) setOptional() { e.optional = true }
+
+func (e *dictEncoder) bind(arr arrow.Array) error {
+	d, ok := arr.(*array.Dictionary)
+	if !ok {
+		return fmt.Errorf("expected a dictionary array, got %s", arr.DataType())
+	}
+	e.arr, e.dict = d, d.Dictionary()
+	return e.value.bind(e.dict)
+}
+
+func (e *dictEncoder) write(i int, rep, def byte, out [][]pq.Value) {
+	if e.optional {
+		if e.arr.IsNull(i) || e.dict.IsNull(e.arr.GetValueIndex(i)) {
+			e.value.writeNull(rep, def, out)
+			return
+		}
+		def++
+	}
+	e.value.write(e.arr.GetValueIndex(i), rep, def, out)
+}
+
+func (e *dictEncoder) writeNull(rep, def byte, out [][]pq.Value) { e.value.writeNull(rep, def, out) }
+
+// Converters, one per Arrow physical layout.
+
+func typed[A arrow.Array](arr arrow.Array) (A, error) {
+	a, ok := arr.(A)
+	if !ok {
+		var zero A
+		return zero, fmt.Errorf("array of type %s does not match the schema", arr.DataType())
+	}
+	return a, nil
+}
+
+func convBool(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Boolean](arr)
+	return func(i int) pq.Value { return pq.BooleanValue(a.Value(i)) }, err
+}
+
+func convInt8(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Int8](arr)
+	return func(i int) pq.Value { return pq.Int32Value(int32(a.Value(i))) }, err
+}
+
+func convInt16(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Int16](arr)
+	return func(i int) pq.Value { return pq.Int32Value(int32(a.Value(i))) }, err
+}
+
+func convInt32(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Int32](arr)
+	if err != nil {
+		return nil, err
+	}
+	vals := a.Int32Values()
+	return func(i int) pq.Value { return pq.Int32Value(vals[i]) }, nil
+}
+
+func convInt64(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Int64](arr)
+	if err != nil {
+		return nil, err
+	}
+	vals := a.Int64Values()
+	return func(i int) pq.Value { return pq.Int64Value(vals[i]) }, nil
+}
+
+func convUint8(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Uint8](arr)
+	return func(i int) pq.Value { return pq.Int32Value(int32(a.Value(i))) }, err
+}
+
+func convUint16(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Uint16](arr)
+	return func(i int) pq.Value { return pq.Int32Value(int32(a.Value(i))) }, err
+}
+
+func convUint32(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Uint32](arr)
+	return func(i int) pq.Value { return pq.Int32Value(int32(a.Value(i))) }, err
+}
+
+func convUint64(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Uint64](arr)
+	return func(i int) pq.Value { return pq.Int64Value(int64(a.Value(i))) }, err
+}
+
+func convFloat16(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Float16](arr)
+	return func(i int) pq.Value { return pq.FloatValue(a.Value(i).Float32()) }, err
+}
+
+func convFloat32(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Float32](arr)
+	return func(i int) pq.Value { return pq.FloatValue(a.Value(i)) }, err
+}
+
+func convFloat64(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Float64](arr)
+	if err != nil {
+		return nil, err
+	}
+	vals := a.Float64Values()
+	return func(i int) pq.Value { return pq.DoubleValue(vals[i]) }, nil
+}
+
+// bytesOf views a string's bytes without copying; the Parquet writer copies
+// them into its own page buffers.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+func convBinaryLike(arr arrow.Array) (func(int) pq.Value, error) {
+	switch a := arr.(type) {
+	case *array.String:
+		return func(i int) pq.Value { return pq.ByteArrayValue(bytesOf(a.Value(i))) }, nil
+	case *array.LargeString:
+		return func(i int) pq.Value { return pq.ByteArrayValue(bytesOf(a.Value(i))) }, nil
+	case *array.StringView:
+		return func(i int) pq.Value { return pq.ByteArrayValue(bytesOf(a.Value(i))) }, nil
+	case *array.Binary:
+		return func(i int) pq.Value { return pq.ByteArrayValue(a.Value(i)) }, nil
+	case *array.LargeBinary:
+		return func(i int) pq.Value { return pq.ByteArrayValue(a.Value(i)) }, nil
+	case *array.BinaryView:
+		return func(i int) pq.Value { return pq.ByteArrayValue(a.Value(i)) }, nil
+	}
+	return nil, fmt.Errorf("array of type %s does not match the schema", arr.DataType())
+}
+
+func convFixedBinary(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.FixedSizeBinary](arr)
+	return func(i int) pq.Value { return pq.FixedLenByteArrayValue(a.Value(i)) }, err
+}
+
+const millisPerDay = 86_400_000
+
+func convDate32(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Date32](arr)
+	return func(i int) pq.Value { return pq.Int32Value(int32(a.Value(i))) }, err
+}
+
+func convDate64(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Date64](arr)
+	return func(i int) pq.Value {
+		ms := int64(a.Value(i))
+		days := ms / millisPerDay
+		if ms%millisPerDay < 0 {
+			days--
+		}
+		return pq.Int32Value(int32(days))
+	}, err
+}
+
+// int64Like covers the 64-bit temporal arrays, whose values are int64.
+func int64Like(arr arrow.Array) (func(int) int64, error) {
+	switch a := arr.(type) {
+	case *array.Timestamp:
+		return func(i int) int64 { return int64(a.Value(i)) }, nil
+	case *array.Time64:
+		return func(i int) int64 { return int64(a.Value(i)) }, nil
+	case *array.Duration:
+		return func(i int) int64 { return int64(a.Value(i)) }, nil
+	case *array.Int64:
+		return a.Value, nil
+	}
+	return nil, fmt.Errorf("array of type %s does not match the schema", arr.DataType())
+}
+
+func convInt64Like(arr arrow.Array) (func(int) pq.Value, error) {
+	get, err := int64Like(arr)
+	return func(i int) pq.Value { return pq.Int64Value(get(i)) }, err
+}
+
+func convSecondsToMillis(arr arrow.Array) (func(int) pq.Value, error) {
+	get, err := int64Like(arr)
+	return func(i int) pq.Value { return pq.Int64Value(get(i) * 1000) }, err
+}
+
+func convTime32(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Time32](arr)
+	return func(i int) pq.Value { return pq.Int32Value(int32(a.Value(i))) }, err
+}
+
+func convTime32SecondsToMillis(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Time32](arr)
+	return func(i int) pq.Value { return pq.Int32Value(int32(a.Value(i)) * 1000) }, err
+}
+
+func convDecimal128ToInt32(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Decimal128](arr)
+	return func(i int) pq.Value { return pq.Int32Value(int32(a.Value(i).LowBits())) }, err
+}
+
+func convDecimal128ToInt64(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Decimal128](arr)
+	return func(i int) pq.Value { return pq.Int64Value(int64(a.Value(i).LowBits())) }, err
+}
+
+// convDecimal128ToFixed writes the unscaled value as 16 big-endian bytes in
+// two's complement, as the Parquet DECIMAL spec requires.
+func convDecimal128ToFixed(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Decimal128](arr)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 16*a.Len())
+	return func(i int) pq.Value {
+		b := buf[16*i : 16*i+16 : 16*i+16]
+		n := a.Value(i)
+		binary.BigEndian.PutUint64(b[:8], uint64(n.HighBits()))
+		binary.BigEndian.PutUint64(b[8:], n.LowBits())
+		return pq.FixedLenByteArrayValue(b)
+	}, nil
+}
+
+func convDecimal256ToInt32(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Decimal256](arr)
+	return func(i int) pq.Value { return pq.Int32Value(int32(a.Value(i).Array()[0])) }, err
+}
+
+func convDecimal256ToInt64(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Decimal256](arr)
+	return func(i int) pq.Value { return pq.Int64Value(int64(a.Value(i).Array()[0])) }, err
+}
+
+func convDecimal256ToFixed(arr arrow.Array) (func(int) pq.Value, error) {
+	a, err := typed[*array.Decimal256](arr)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 32*a.Len())
+	return func(i int) pq.Value {
+		b := buf[32*i : 32*i+32 : 32*i+32]
+		words := a.Value(i).Array() // little-endian words
+		for w := 0; w < 4; w++ {
+			binary.BigEndian.PutUint64(b[8*w:], words[3-w])
+		}
+		return pq.FixedLenByteArrayValue(b)
+	}, nil
+}

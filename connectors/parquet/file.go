@@ -1,0 +1,206 @@
+package parquet
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	pq "github.com/parquet-go/parquet-go"
+)
+
+// Key-value metadata written into every file's footer, so a reader can tell
+// which records of the log a file holds.
+const (
+	metaTopic       = "sluice.topic"
+	metaPartition   = "sluice.partition"
+	metaStartOffset = "sluice.start_offset"
+	metaEndOffset   = "sluice.end_offset" // offset of the last row, inclusive
+)
+
+// fileOptions are the writer settings shared by every file of a sink.
+type fileOptions struct {
+	writerOptions  []pq.WriterOption
+	rowGroupRows   int64
+	rowGroupBytes  int64
+	chunkRows      int // rows buffered per column before handing them to the writer
+	offsetPadWidth int
+}
+
+// fileName is <topic>+<partition>+<startOffset>.parquet: the name depends only
+// on the first record, so a retry of the same records overwrites the file
+// instead of adding a second copy.
+func fileName(topic string, partition int32, start int64, pad int) string {
+	return fmt.Sprintf("%s+%d+%0*d.parquet", topic, partition, pad, start)
+}
+
+// fileWriter writes one Parquet file under a temporary name and renames it
+// into place on commit. Rows arrive as (Arrow batch, row indexes).
+type fileWriter struct {
+	opts      *fileOptions
+	dir       string
+	finalPath string
+	tmpPath   string
+	schema    *arrow.Schema
+	encs      []encoder
+	cols      [][]pq.Value
+	f         *os.File
+	w         *pq.GenericWriter[any]
+
+	topic       string
+	partition   int32
+	startOffset int64
+	lastOffset  int64
+	rows        int64
+	bytes       int64 // estimated input bytes, for reporting
+	rgRows      int64
+	rgBytes     int64
+}
+
+func newFileWriter(opts *fileOptions, dir string, topic string, partition int32, start int64, s *arrow.Schema) (*fileWriter, error) {
+	pqSchema, encs, err := parquetSchema(topic, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create directory %s: %w", dir, err)
+	}
+	name := fileName(topic, partition, start, opts.offsetPadWidth)
+	fw := &fileWriter{
+		opts:        opts,
+		dir:         dir,
+		finalPath:   filepath.Join(dir, name),
+		tmpPath:     filepath.Join(dir, "."+name+".tmp"),
+		schema:      s,
+		encs:        encs,
+		cols:        make([][]pq.Value, len(pqSchema.Columns())),
+		topic:       topic,
+		partition:   partition,
+		startOffset: start,
+		lastOffset:  start,
+	}
+	// O_TRUNC: a temporary file left by a crashed attempt at the same
+	// records is simply rewritten.
+	fw.f, err = os.OpenFile(fw.tmpPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", fw.tmpPath, err)
+	}
+	wopts := append([]pq.WriterOption{pqSchema,
+		pq.KeyValueMetadata(metaTopic, topic),
+		pq.KeyValueMetadata(metaPartition, strconv.Itoa(int(partition))),
+		pq.KeyValueMetadata(metaStartOffset, strconv.FormatInt(start, 10)),
+	}, opts.writerOptions...)
+	fw.w = pq.NewGenericWriter[any](fw.f, wopts...)
+	return fw, nil
+}
+
+// bind points the encoders at the columns of rec, once per call.
+func (fw *fileWriter) bind(rec arrow.Record) error {
+	for i, enc := range fw.encs {
+		if err := enc.bind(rec.Column(i)); err != nil {
+			return fmt.Errorf("column %q: %w", fw.schema.Field(i).Name, err)
+		}
+	}
+	return nil
+}
+
+// writeRows appends rows of rec (indexes into it) whose offsets are given in
+// the same order, and sizes their estimated input bytes.
+func (fw *fileWriter) writeRows(rec arrow.Record, rows []int, offsets []int64, sizes []int64) error {
+	if err := fw.bind(rec); err != nil {
+		return err
+	}
+	pending := 0
+	for k, i := range rows {
+		for _, enc := range fw.encs {
+			enc.write(i, 0, 0, fw.cols)
+		}
+		pending++
+		fw.rows++
+		fw.rgRows++
+		fw.bytes += sizes[k]
+		fw.rgBytes += sizes[k]
+		fw.lastOffset = offsets[k]
+		endOfGroup := fw.rgRows >= fw.opts.rowGroupRows || fw.rgBytes >= fw.opts.rowGroupBytes
+		if pending >= fw.opts.chunkRows || endOfGroup {
+			if err := fw.flushValues(); err != nil {
+				return err
+			}
+			pending = 0
+		}
+		if endOfGroup {
+			// Row groups are cut by row count and input bytes, never by
+			// batch boundaries, so a retry produces the same file.
+			if err := fw.w.Flush(); err != nil {
+				return fmt.Errorf("write row group of %s: %w", fw.tmpPath, err)
+			}
+			fw.rgRows, fw.rgBytes = 0, 0
+		}
+	}
+	return fw.flushValues()
+}
+
+// flushValues hands the buffered values to the column writers.
+func (fw *fileWriter) flushValues() error {
+	cws := fw.w.ColumnWriters()
+	for c, vals := range fw.cols {
+		if len(vals) == 0 {
+			continue
+		}
+		if _, err := cws[c].WriteRowValues(vals); err != nil {
+			return fmt.Errorf("write column %d of %s: %w", c, fw.tmpPath, err)
+		}
+		clear(vals) // drop references to the batch's buffers
+		fw.cols[c] = vals[:0]
+	}
+	return nil
+}
+
+// commit finishes the file: footer, fsync, rename into place, fsync of the
+// directory so the rename itself survives a crash.
+func (fw *fileWriter) commit() error {
+	fw.w.SetKeyValueMetadata(metaEndOffset, strconv.FormatInt(fw.lastOffset, 10))
+	if err := fw.w.Close(); err != nil {
+		fw.abort()
+		return fmt.Errorf("finish %s: %w", fw.tmpPath, err)
+	}
+	if err := fw.f.Sync(); err != nil {
+		fw.abort()
+		return fmt.Errorf("fsync %s: %w", fw.tmpPath, err)
+	}
+	if err := fw.f.Close(); err != nil {
+		fw.f = nil
+		fw.abort()
+		return fmt.Errorf("close %s: %w", fw.tmpPath, err)
+	}
+	fw.f = nil
+	if err := os.Rename(fw.tmpPath, fw.finalPath); err != nil {
+		fw.abort()
+		return fmt.Errorf("rename %s: %w", fw.tmpPath, err)
+	}
+	return syncDir(fw.dir)
+}
+
+// abort discards the temporary file.
+func (fw *fileWriter) abort() {
+	if fw.f != nil {
+		_ = fw.f.Close()
+		fw.f = nil
+	}
+	// Best effort: a stale temporary file is truncated and rewritten by the
+	// next attempt at the same records, and hidden from readers meanwhile.
+	_ = os.Remove(fw.tmpPath)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return nil
+}

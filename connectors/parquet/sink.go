@@ -1,0 +1,319 @@
+package parquet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sluicehq/sluice/connectors"
+)
+
+// SinkPlugin is the name users put in connector.class.
+const SinkPlugin = "parquet-sink"
+
+func init() {
+	connectors.Register(connectors.Plugin{
+		Name:    SinkPlugin,
+		Kind:    connectors.KindSink,
+		Version: "1",
+		Doc: "Writes topics to Parquet files in time-partitioned directories, rolled by records, bytes and record time. " +
+			"Files are written under a temporary name and renamed into place; offsets are committed only for rows in renamed files, " +
+			"and a retry rewrites the same files, so a crash leaves no duplicate rows.",
+		Spec:    SinkSpec,
+		NewSink: func() connectors.Sink { return NewSink() },
+	})
+}
+
+// Sink writes Arrow record batches to Parquet files.
+//
+// Rows of one topic-partition are grouped into segments. A segment opens at
+// a record and closes when a roll condition holds — flush.size records,
+// rotate.size.bytes input bytes, or a record whose time passes the segment's
+// record-time window. Each condition depends only on the records, so a
+// retry from the segment's first offset closes it at the same record: every
+// file, named by its first offset, is rewritten identically and replaces the
+// earlier copy. The offset committed for a partition is the first offset of
+// its open segment (or, with none open, everything handed to the sink):
+// rows are acknowledged only once they are in files renamed into place.
+//
+// Inside a segment a partition has one open file per directory (rows are
+// placed by record time); a schema change closes the directory's file and
+// opens another, also a function of the records only.
+type Sink struct {
+	cfg   *sinkConfig
+	log   *slog.Logger
+	parts map[connectors.TopicPartition]*partitionState
+}
+
+type partitionState struct {
+	open       bool
+	segStart   int64
+	segRecords int64
+	segBytes   int64
+	windowEnd  time.Time
+	files      map[string]*fileWriter
+	order      []*fileWriter // creation order: files are committed in it
+}
+
+// pendingRows are the rows of the current batch bound for one file.
+type pendingRows struct {
+	rows    []int
+	offsets []int64
+	sizes   []int64
+}
+
+// NewSink returns an unopened sink; the worker calls Open.
+func NewSink() *Sink { return &Sink{} }
+
+var _ connectors.ColumnSink = (*Sink)(nil)
+var _ connectors.PartitionAware = (*Sink)(nil)
+
+// Open parses the config.
+func (s *Sink) Open(ctx context.Context, task connectors.TaskInfo, cfg connectors.Config) error {
+	c, err := parseSinkConfig(cfg)
+	if err != nil {
+		return err
+	}
+	s.cfg = c
+	s.log = task.Logger
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.parts = make(map[connectors.TopicPartition]*partitionState)
+	return nil
+}
+
+// Write receives the records the worker does not turn into columns:
+// tombstones, which a Parquet file has no way to express and are skipped.
+// Any other record is refused with a clear reason.
+func (s *Sink) Write(ctx context.Context, batch []connectors.Record) error {
+	var refused connectors.RecordErrors
+	for i, r := range batch {
+		if r.Value != nil {
+			refused.Add(i, errors.New("parquet sink writes columns: the value was not decoded into an Arrow record batch"))
+		}
+	}
+	return refused.Err()
+}
+
+// WriteColumns appends the batches' rows to the open files of their
+// partitions, committing segments as roll conditions are met.
+func (s *Sink) WriteColumns(ctx context.Context, batches []connectors.ColumnBatch) error {
+	var refused connectors.RecordErrors
+	base := 0
+	for bi := range batches {
+		b := &batches[bi]
+		n := len(b.Records)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if b.Columns == nil || int(b.Columns.NumRows()) != n {
+			return fmt.Errorf("partition %s: column batch has %d rows for %d records", b.TopicPartition, rowsOf(b), n)
+		}
+		times, err := s.cfg.recordTimes(b)
+		if err != nil {
+			// The batch's schema cannot be partitioned: refuse its records
+			// (errors.tolerance decides), keep serving the rest.
+			for i := 0; i < n; i++ {
+				refused.Add(base+i, fmt.Errorf("partition %s offset %d: %w", b.TopicPartition, b.Records[i].Offset, err))
+			}
+			base += n
+			continue
+		}
+		if err := s.writeBatch(b, times); err != nil {
+			return fmt.Errorf("partition %s: %w", b.TopicPartition, err)
+		}
+		base += n
+	}
+	return refused.Err()
+}
+
+func rowsOf(b *connectors.ColumnBatch) int64 {
+	if b.Columns == nil {
+		return 0
+	}
+	return b.Columns.NumRows()
+}
+
+func (s *Sink) state(tp connectors.TopicPartition) *partitionState {
+	st := s.parts[tp]
+	if st == nil {
+		st = &partitionState{files: make(map[string]*fileWriter)}
+		s.parts[tp] = st
+	}
+	return st
+}
+
+func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) time.Time) error {
+	st := s.state(b.TopicPartition)
+	schema := b.Columns.Schema()
+	pending := make(map[*fileWriter]*pendingRows)
+	flush := func(fw *fileWriter) error {
+		p := pending[fw]
+		if p == nil || len(p.rows) == 0 {
+			return nil
+		}
+		delete(pending, fw)
+		return fw.writeRows(b.Columns, p.rows, p.offsets, p.sizes)
+	}
+	flushAll := func() error {
+		for _, fw := range st.order {
+			if err := flush(fw); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i := range b.Records {
+		rec := &b.Records[i]
+		t := times(i)
+		size := int64(len(rec.Key) + len(rec.Value))
+		if st.open && s.shouldRoll(st, t) {
+			if err := flushAll(); err != nil {
+				s.abort(st)
+				return err
+			}
+			if err := s.commitSegment(b.TopicPartition, st); err != nil {
+				return err
+			}
+		}
+		if !st.open {
+			st.open, st.segStart, st.segRecords, st.segBytes = true, rec.Offset, 0, 0
+			st.windowEnd = window(t, s.cfg.rotateInterval)
+		}
+		dir := s.cfg.dir(b.Topic, t)
+		fw := st.files[dir]
+		if fw != nil && !fw.schema.Equal(schema) {
+			// The value schema changed: finish this directory's file and
+			// start another at this record.
+			if err := flush(fw); err != nil {
+				s.abort(st)
+				return err
+			}
+			if err := fw.commit(); err != nil {
+				s.abort(st)
+				return err
+			}
+			s.log.Info("parquet file committed on schema change", "file", fw.finalPath, "rows", fw.rows)
+			st.remove(fw)
+			fw = nil
+		}
+		if fw == nil {
+			var err error
+			fw, err = newFileWriter(&s.cfg.file, dir, b.Topic, b.Partition, rec.Offset, schema)
+			if err != nil {
+				s.abort(st)
+				return fmt.Errorf("offset %d: %w", rec.Offset, err)
+			}
+			st.files[dir] = fw
+			st.order = append(st.order, fw)
+		}
+		p := pending[fw]
+		if p == nil {
+			p = &pendingRows{}
+			pending[fw] = p
+		}
+		p.rows = append(p.rows, i)
+		p.offsets = append(p.offsets, rec.Offset)
+		p.sizes = append(p.sizes, size)
+		st.segRecords++
+		st.segBytes += size
+	}
+	if err := flushAll(); err != nil {
+		s.abort(st)
+		return err
+	}
+	return nil
+}
+
+func (s *Sink) shouldRoll(st *partitionState, t time.Time) bool {
+	return st.segRecords >= s.cfg.flushSize ||
+		st.segBytes >= s.cfg.rotateBytes ||
+		(!st.windowEnd.IsZero() && !t.Before(st.windowEnd))
+}
+
+// commitSegment renames every open file of the partition into place.
+func (s *Sink) commitSegment(tp connectors.TopicPartition, st *partitionState) error {
+	for k, fw := range st.order {
+		if err := fw.commit(); err != nil {
+			for _, rest := range st.order[k+1:] {
+				rest.abort()
+			}
+			st.reset()
+			return fmt.Errorf("commit segment at offset %d: %w", st.segStart, err)
+		}
+		s.log.Debug("parquet file committed", "file", fw.finalPath, "rows", fw.rows)
+	}
+	s.log.Info("parquet segment committed", "partition", tp.String(), "start_offset", st.segStart,
+		"records", st.segRecords, "files", len(st.order))
+	st.reset()
+	return nil
+}
+
+// abort discards the partition's open files; their records are re-read
+// from the last committed offset when the task restarts.
+func (s *Sink) abort(st *partitionState) {
+	for _, fw := range st.order {
+		fw.abort()
+	}
+	st.reset()
+}
+
+func (st *partitionState) reset() {
+	st.open = false
+	st.segRecords, st.segBytes = 0, 0
+	clear(st.files)
+	st.order = st.order[:0]
+}
+
+func (st *partitionState) remove(fw *fileWriter) {
+	delete(st.files, fw.dir)
+	for i, o := range st.order {
+		if o == fw {
+			st.order = append(st.order[:i], st.order[i+1:]...)
+			return
+		}
+	}
+}
+
+// Flush returns, per partition, the first offset of its open segment: rows
+// before it are in files renamed into place. It does not close files, which
+// would make boundaries depend on when the worker flushes.
+func (s *Sink) Flush(ctx context.Context, written connectors.Offsets) (connectors.Offsets, error) {
+	out := make(connectors.Offsets, len(written))
+	for tp, next := range written {
+		if st := s.parts[tp]; st != nil && st.open {
+			out[tp] = st.segStart
+		} else {
+			out[tp] = next
+		}
+	}
+	return out, nil
+}
+
+// Assigned needs no preparation: state is created by the first row.
+func (s *Sink) Assigned(ctx context.Context, partitions []connectors.TopicPartition) error { return nil }
+
+// Revoked discards the partitions' open files. Committing them now would
+// cut a segment at a point a retry could not reproduce; the next owner
+// rewrites them from the last committed offset instead.
+func (s *Sink) Revoked(ctx context.Context, partitions []connectors.TopicPartition) error {
+	for _, tp := range partitions {
+		if st := s.parts[tp]; st != nil {
+			s.abort(st)
+			delete(s.parts, tp)
+		}
+	}
+	return nil
+}
+
+// Close discards open files, for the same reason as Revoked.
+func (s *Sink) Close(ctx context.Context) error {
+	for tp, st := range s.parts {
+		s.abort(st)
+		delete(s.parts, tp)
+	}
+	return nil
+}

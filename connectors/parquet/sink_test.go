@@ -1,0 +1,450 @@
+package parquet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	pq "github.com/parquet-go/parquet-go"
+
+	"github.com/sluicehq/sluice/connectors"
+)
+
+// recordsFromJSON builds an Arrow record from JSON rows (Arrow's own JSON
+// reader, so the test does not depend on the code under test).
+func recordsFromJSON(t testing.TB, s *arrow.Schema, rows ...string) arrow.Record {
+	t.Helper()
+	rec, _, err := array.RecordFromJSON(memory.DefaultAllocator, s, strings.NewReader("["+strings.Join(rows, ",")+"]"))
+	if err != nil {
+		t.Fatalf("RecordFromJSON: %v", err)
+	}
+	return rec
+}
+
+// columnBatch wraps rec as a batch of tp starting at offset, with record
+// timestamps given by ts(i).
+func columnBatch(tp connectors.TopicPartition, offset int64, rec arrow.Record, ts func(i int) time.Time) connectors.ColumnBatch {
+	recs := make([]connectors.Record, rec.NumRows())
+	for i := range recs {
+		value, err := json.Marshal(rec.NewSlice(int64(i), int64(i+1)))
+		if err != nil {
+			panic(err)
+		}
+		recs[i] = connectors.Record{Topic: tp.Topic, Partition: tp.Partition, Offset: offset + int64(i),
+			Value: value, Timestamp: ts(i)}
+	}
+	return connectors.ColumnBatch{TopicPartition: tp, Columns: rec, Records: recs}
+}
+
+func openSink(t testing.TB, raw map[string]string) *Sink {
+	t.Helper()
+	cfg, err := SinkSpec.Parse(raw)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	s := NewSink()
+	if err := s.Open(context.Background(), connectors.TaskInfo{Connector: "pq"}, cfg); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+// readDir decodes every committed Parquet file under root into JSON rows,
+// keyed by file path relative to root, and reports temporary files left
+// visible.
+func readDir(t testing.TB, root string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if !strings.HasSuffix(path, ".parquet") {
+			return nil
+		}
+		out[rel] = readFile(t, path)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func readFile(t testing.TB, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := pq.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	dec, err := newRowDecoder(pf.Schema())
+	if err != nil {
+		t.Fatalf("decoder %s: %v", path, err)
+	}
+	r := pq.NewReader(pf)
+	defer r.Close()
+	var rows []string
+	buf := make([]pq.Row, 64)
+	for {
+		n, err := r.ReadRows(buf)
+		for _, row := range buf[:n] {
+			rows = append(rows, string(dec.appendJSON(nil, row)))
+		}
+		if err != nil {
+			break
+		}
+	}
+	return rows
+}
+
+var allTypes = arrow.NewSchema([]arrow.Field{
+	{Name: "i8", Type: arrow.PrimitiveTypes.Int8},
+	{Name: "i16", Type: arrow.PrimitiveTypes.Int16},
+	{Name: "i32", Type: arrow.PrimitiveTypes.Int32},
+	{Name: "i64", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "u8", Type: arrow.PrimitiveTypes.Uint8},
+	{Name: "u64", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "f32", Type: arrow.PrimitiveTypes.Float32},
+	{Name: "f64", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: "b", Type: arrow.FixedWidthTypes.Boolean},
+	{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "bin", Type: arrow.BinaryTypes.Binary, Nullable: true},
+	{Name: "d9", Type: &arrow.Decimal128Type{Precision: 9, Scale: 2}},
+	{Name: "d18", Type: &arrow.Decimal128Type{Precision: 18, Scale: 4}},
+	{Name: "d38", Type: &arrow.Decimal128Type{Precision: 38, Scale: 10}, Nullable: true},
+	{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+	{Name: "local", Type: &arrow.TimestampType{Unit: arrow.Millisecond}, Nullable: true},
+	{Name: "day", Type: arrow.FixedWidthTypes.Date32},
+	{Name: "tod", Type: arrow.FixedWidthTypes.Time64us, Nullable: true},
+	{Name: "tags", Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true},
+	{Name: "nested", Type: arrow.StructOf(
+		arrow.Field{Name: "a", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		arrow.Field{Name: "xs", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true},
+	), Nullable: true},
+}, nil)
+
+func TestSinkTypesRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	s := openSink(t, map[string]string{KeyPath: dir, KeyFlushSize: "3"})
+	rows := []string{
+		`{"i8":-8,"i16":-16,"i32":-32,"i64":-9007199254740992,"u8":200,"u64":10000000000000000000,"f32":1.5,"f64":-2.25,"b":true,` +
+			`"s":"héllo \"q\"","bin":"AAEC","d9":"1234567.89","d18":"-12345678901234.5678","d38":"1234567890123456789012345678.0123456789",` +
+			`"ts":"2024-03-05T10:11:12.123456Z","local":"2024-03-05T10:11:12.5","day":"2024-03-05","tod":"23:59:58.000001",` +
+			`"tags":["a","",null],"nested":{"a":7,"xs":[1,2,3]}}`,
+		`{"i8":0,"i16":0,"i32":0,"i64":0,"u8":0,"u64":0,"f32":0,"f64":null,"b":false,` +
+			`"s":null,"bin":null,"d9":"-0.01","d18":"0","d38":null,` +
+			`"ts":"1969-12-31T23:59:59.999999Z","local":null,"day":"1900-01-01","tod":null,` +
+			`"tags":[],"nested":{"a":null,"xs":[]}}`,
+		`{"i8":1,"i16":1,"i32":1,"i64":1,"u8":1,"u64":1,"f32":1,"f64":1,"b":true,` +
+			`"s":"","bin":"","d9":"0.10","d18":"1.0000","d38":"-1.5","ts":"2024-03-05T10:11:12Z","local":"2024-03-05T00:00:00","day":"2024-03-05","tod":"00:00:00",` +
+			`"tags":null,"nested":null}`,
+	}
+	want := []string{
+		`{"i8":-8,"i16":-16,"i32":-32,"i64":-9007199254740992,"u8":200,"u64":10000000000000000000,"f32":1.5,"f64":-2.25,"b":true,` +
+			`"s":"héllo \"q\"","bin":"AAEC","d9":"1234567.89","d18":"-12345678901234.5678","d38":"1234567890123456789012345678.0123456789",` +
+			`"ts":"2024-03-05T10:11:12.123456Z","local":"2024-03-05T10:11:12.5","day":"2024-03-05","tod":"23:59:58.000001",` +
+			`"tags":["a","",null],"nested":{"a":7,"xs":[1,2,3]}}`,
+		`{"i8":0,"i16":0,"i32":0,"i64":0,"u8":0,"u64":0,"f32":0,"f64":null,"b":false,` +
+			`"s":null,"bin":null,"d9":"-0.01","d18":"0.0000","d38":null,` +
+			`"ts":"1969-12-31T23:59:59.999999Z","local":null,"day":"1900-01-01","tod":null,` +
+			`"tags":[],"nested":{"a":null,"xs":[]}}`,
+		`{"i8":1,"i16":1,"i32":1,"i64":1,"u8":1,"u64":1,"f32":1,"f64":1,"b":true,` +
+			`"s":"","bin":"","d9":"0.10","d18":"1.0000","d38":"-1.5000000000","ts":"2024-03-05T10:11:12Z","local":"2024-03-05T00:00:00","day":"2024-03-05","tod":"00:00:00",` +
+			`"tags":null,"nested":null}`,
+	}
+	rec := recordsFromJSON(t, allTypes, rows...)
+	defer rec.Release()
+	tp := connectors.TopicPartition{Topic: "readings", Partition: 2}
+	at := time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	if err := s.WriteColumns(ctx, []connectors.ColumnBatch{columnBatch(tp, 40, rec, func(int) time.Time { return at })}); err != nil {
+		t.Fatalf("WriteColumns: %v", err)
+	}
+	// The third record completes flush.size=3, but a segment closes when
+	// the next record arrives; until then nothing is acknowledged.
+	off, err := s.Flush(ctx, connectors.Offsets{tp: 43})
+	if err != nil || off[tp] != 40 {
+		t.Fatalf("Flush = %v, %v; want offset 40 (nothing committed)", off, err)
+	}
+	rec2 := recordsFromJSON(t, allTypes, rows[2])
+	defer rec2.Release()
+	if err := s.WriteColumns(ctx, []connectors.ColumnBatch{columnBatch(tp, 43, rec2, func(int) time.Time { return at })}); err != nil {
+		t.Fatalf("WriteColumns: %v", err)
+	}
+	off, _ = s.Flush(ctx, connectors.Offsets{tp: 44})
+	if off[tp] != 43 {
+		t.Fatalf("Flush = %v; want 43", off)
+	}
+	files := readDir(t, dir)
+	name := filepath.Join("readings", "dt=2024-03-05", "hour=10", "readings+2+0000000040.parquet")
+	got, ok := files[name]
+	if !ok || len(files) != 1 {
+		t.Fatalf("files = %v; want only %s", keys(files), name)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d rows, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d:\n got %s\nwant %s", i, got[i], want[i])
+		}
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertNoTemporaries(t, dir)
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func assertNoTemporaries(t *testing.T, dir string) {
+	t.Helper()
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(path, ".tmp") {
+			t.Errorf("temporary file left behind: %s", path)
+		}
+		return nil
+	})
+}
+
+var simpleSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "device", Type: arrow.BinaryTypes.String},
+	{Name: "temp", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+}, nil)
+
+// simpleBatch makes rows n0..n0+n-1 of tp, one second of record time each
+// starting at base + n0 seconds.
+func simpleBatch(t testing.TB, tp connectors.TopicPartition, n0, n int, base time.Time) connectors.ColumnBatch {
+	rows := make([]string, n)
+	for i := range rows {
+		id := n0 + i
+		rows[i] = fmt.Sprintf(`{"id":%d,"device":"dev-%d","temp":%d.5}`, id, id%7, id%40)
+	}
+	rec := recordsFromJSON(t, simpleSchema, rows...)
+	return columnBatch(tp, int64(n0), rec, func(i int) time.Time { return base.Add(time.Duration(n0+i) * time.Second) })
+}
+
+func TestSinkPartitionsAndRollsByRecordTime(t *testing.T) {
+	dir := t.TempDir()
+	s := openSink(t, map[string]string{KeyPath: dir, KeyRotateInterval: "30m", KeyFlushSize: "1000000"})
+	ctx := context.Background()
+	tp := connectors.TopicPartition{Topic: "t", Partition: 0}
+	base := time.Date(2024, 1, 1, 22, 50, 0, 0, time.UTC)
+	// 2h of records, one per second: windows [22:30,23:00) [23:00,23:30) ...
+	const n = 7200
+	for i := 0; i < n; i += 500 {
+		k := min(500, n-i)
+		b := simpleBatch(t, tp, i, k, base)
+		if err := s.WriteColumns(ctx, []connectors.ColumnBatch{b}); err != nil {
+			t.Fatal(err)
+		}
+		b.Columns.Release()
+	}
+	off, _ := s.Flush(ctx, connectors.Offsets{tp: n})
+	// Last window starts at 00:30 (base+6000s = 00:30:00) → offset 6000.
+	if off[tp] != 6000 {
+		t.Fatalf("committed %d; want 6000 (start of the open 00:30 window)", off[tp])
+	}
+	files := readDir(t, dir)
+	wantFiles := []string{
+		"t/dt=2024-01-01/hour=22/t+0+0000000000.parquet", // 22:50-22:59:59
+		"t/dt=2024-01-01/hour=23/t+0+0000000600.parquet", // 23:00-23:29:59
+		"t/dt=2024-01-01/hour=23/t+0+0000002400.parquet", // 23:30-23:59:59
+		"t/dt=2024-01-02/hour=00/t+0+0000004200.parquet", // 00:00-00:29:59
+	}
+	if got := keys(files); strings.Join(got, "\n") != strings.Join(wantFiles, "\n") {
+		t.Fatalf("files:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantFiles, "\n"))
+	}
+	checkIDs(t, files, 0, 6000)
+}
+
+// checkIDs asserts that the files hold ids lo..hi-1 exactly once each.
+func checkIDs(t *testing.T, files map[string][]string, lo, hi int) {
+	t.Helper()
+	seen := map[int]int{}
+	for _, rows := range files {
+		for _, r := range rows {
+			var id int
+			if _, err := fmt.Sscanf(r, `{"id":%d,`, &id); err != nil {
+				t.Fatalf("row %s: %v", r, err)
+			}
+			seen[id]++
+		}
+	}
+	for id := lo; id < hi; id++ {
+		if seen[id] != 1 {
+			t.Errorf("id %d appears %d times", id, seen[id])
+		}
+		delete(seen, id)
+	}
+	if len(seen) > 0 {
+		t.Errorf("%d unexpected ids (e.g. beyond the committed range)", len(seen))
+	}
+}
+
+// TestSinkReplayAfterCrashLeavesNoDuplicates simulates a crash between
+// renaming files and committing offsets: a first sink writes past several
+// segment boundaries and dies with only an early Flush's offset committed,
+// then a second sink replays from that offset with different batch sizes.
+// The result must be exactly what one uninterrupted run produces: the same
+// files with the same rows, each row once.
+func TestSinkReplayAfterCrashLeavesNoDuplicates(t *testing.T) {
+	raw := func(dir string) map[string]string {
+		return map[string]string{KeyPath: dir, KeyFlushSize: "700", KeyRotateBytes: "20000", KeyRowGroupRows: "128"}
+	}
+	ctx := context.Background()
+	tp := connectors.TopicPartition{Topic: "t", Partition: 3}
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 5000
+	write := func(s *Sink, from, to, step int) {
+		t.Helper()
+		for i := from; i < to; i += step {
+			b := simpleBatch(t, tp, i, min(step, to-i), base)
+			if err := s.WriteColumns(ctx, []connectors.ColumnBatch{b}); err != nil {
+				t.Fatal(err)
+			}
+			b.Columns.Release()
+		}
+	}
+
+	refDir := t.TempDir()
+	ref := openSink(t, raw(refDir))
+	write(ref, 0, n, 1000)
+	refOff, _ := ref.Flush(ctx, connectors.Offsets{tp: n})
+	want := readDir(t, refDir)
+
+	dir := t.TempDir()
+	first := openSink(t, raw(dir))
+	write(first, 0, 2331, 333)
+	off, _ := first.Flush(ctx, connectors.Offsets{tp: 2331})
+	committed := off[tp]
+	write(first, 2331, n, 333)
+	// Crash: no Close, no further commit; files renamed after the commit
+	// and open temporaries stay behind.
+	if committed == 0 {
+		t.Fatalf("nothing committed before the crash")
+	}
+	renamedAfterCommit := 0
+	for name := range readDir(t, dir) {
+		var start int64
+		fmt.Sscanf(filepath.Base(name), "t+3+%d.parquet", &start)
+		if start >= committed {
+			renamedAfterCommit++
+		}
+	}
+	if renamedAfterCommit == 0 {
+		t.Fatalf("the test needs files renamed after the last commit")
+	}
+
+	second := openSink(t, raw(dir))
+	write(second, int(committed), n, 101)
+	off, _ = second.Flush(ctx, connectors.Offsets{tp: n})
+	if off[tp] != refOff[tp] {
+		t.Fatalf("committed %d after replay; an uninterrupted run commits %d", off[tp], refOff[tp])
+	}
+	got := readDir(t, dir)
+	if strings.Join(keys(got), " ") != strings.Join(keys(want), " ") {
+		t.Fatalf("files after replay:\n%v\nuninterrupted run:\n%v", keys(got), keys(want))
+	}
+	for name, rows := range want {
+		if strings.Join(got[name], "\n") != strings.Join(rows, "\n") {
+			t.Errorf("%s differs from the uninterrupted run", name)
+		}
+	}
+	checkIDs(t, got, 0, int(off[tp]))
+	second.Close(ctx)
+	assertNoTemporaries(t, dir)
+}
+
+func TestSinkSchemaChangeStartsNewFile(t *testing.T) {
+	dir := t.TempDir()
+	s := openSink(t, map[string]string{KeyPath: dir, KeyPartitionBy: "none", KeyFlushSize: "10"})
+	ctx := context.Background()
+	tp := connectors.TopicPartition{Topic: "t", Partition: 0}
+	at := func(int) time.Time { return time.Unix(0, 0) }
+	v2 := arrow.NewSchema(append(simpleSchema.Fields(), arrow.Field{Name: "site", Type: arrow.BinaryTypes.String, Nullable: true}), nil)
+	b1 := columnBatch(tp, 0, recordsFromJSON(t, simpleSchema, `{"id":0,"device":"a","temp":1}`, `{"id":1,"device":"b","temp":null}`), at)
+	b2 := columnBatch(tp, 2, recordsFromJSON(t, v2, `{"id":2,"device":"c","temp":2,"site":"x"}`), at)
+	b3 := simpleBatch(t, tp, 3, 8, time.Unix(0, 0))
+	if err := s.WriteColumns(ctx, []connectors.ColumnBatch{b1, b2, b3}); err != nil {
+		t.Fatal(err)
+	}
+	files := readDir(t, dir)
+	want := map[string][]string{
+		"t/t+0+0000000000.parquet": {`{"id":0,"device":"a","temp":1}`, `{"id":1,"device":"b","temp":null}`},
+		"t/t+0+0000000002.parquet": {`{"id":2,"device":"c","temp":2,"site":"x"}`},
+		"t/t+0+0000000003.parquet": {`{"id":3,"device":"dev-3","temp":3.5}`, `{"id":4,"device":"dev-4","temp":4.5}`,
+			`{"id":5,"device":"dev-5","temp":5.5}`, `{"id":6,"device":"dev-6","temp":6.5}`, `{"id":7,"device":"dev-0","temp":7.5}`,
+			`{"id":8,"device":"dev-1","temp":8.5}`, `{"id":9,"device":"dev-2","temp":9.5}`},
+	}
+	if fmt.Sprint(files) != fmt.Sprint(want) {
+		t.Fatalf("files:\n%v\nwant:\n%v", files, want)
+	}
+	off, _ := s.Flush(ctx, connectors.Offsets{tp: 11})
+	if off[tp] != 10 {
+		t.Fatalf("committed %d; want 10", off[tp])
+	}
+}
+
+func TestSinkRevokeDiscardsOpenFiles(t *testing.T) {
+	dir := t.TempDir()
+	s := openSink(t, map[string]string{KeyPath: dir})
+	ctx := context.Background()
+	tp := connectors.TopicPartition{Topic: "t", Partition: 1}
+	if err := s.WriteColumns(ctx, []connectors.ColumnBatch{simpleBatch(t, tp, 0, 10, time.Unix(0, 0))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Revoked(ctx, []connectors.TopicPartition{tp}); err != nil {
+		t.Fatal(err)
+	}
+	if files := readDir(t, dir); len(files) != 0 {
+		t.Fatalf("files after revoke: %v", keys(files))
+	}
+	assertNoTemporaries(t, dir)
+	off, _ := s.Flush(ctx, connectors.Offsets{})
+	if len(off) != 0 {
+		t.Fatalf("offsets after revoke: %v", off)
+	}
+}
+
+func TestSinkRefusesUnpartitionableBatch(t *testing.T) {
+	dir := t.TempDir()
+	s := openSink(t, map[string]string{KeyPath: dir, KeyPartitionField: "device"})
+	ctx := context.Background()
+	tp := connectors.TopicPartition{Topic: "t", Partition: 1}
+	err := s.WriteColumns(ctx, []connectors.ColumnBatch{simpleBatch(t, tp, 0, 3, time.Unix(0, 0))})
+	re, ok := err.(*connectors.RecordErrors)
+	if !ok || len(*re) != 3 || !strings.Contains(err.Error(), `"device"`) {
+		t.Fatalf("err = %v; want 3 record errors naming the field", err)
+	}
+	// Tombstones are skipped; other rows given to Write are refused.
+	err = s.Write(ctx, []connectors.Record{{Offset: 4}, {Offset: 5, Value: []byte(`{}`)}})
+	re, ok = err.(*connectors.RecordErrors)
+	if !ok || len(*re) != 1 || (*re)[0].Index != 1 {
+		t.Fatalf("Write err = %v; want record 1 refused", err)
+	}
+}
