@@ -19,9 +19,11 @@ func Check(set *Set, opts *Options) Diagnostics {
 	names := map[string]Pos{}
 	apps := map[string]Pos{}
 	for _, p := range set.Pipelines {
+		dupName := false
 		if p.Name != "" {
 			if prev, dup := names[p.Name]; dup {
 				ds.add(p.Pos, "pipeline names must be unique across the files run together", "duplicate pipeline name %q (first defined at %s)", p.Name, prev)
+				dupName = true
 			} else {
 				names[p.Name] = p.Pos
 			}
@@ -29,7 +31,7 @@ func Check(set *Set, opts *Options) Diagnostics {
 				p.ApplicationID = "sluice-" + p.Name
 			}
 		}
-		if p.ApplicationID != "" {
+		if p.ApplicationID != "" && !dupName {
 			if prev, dup := apps[p.ApplicationID]; dup {
 				ds.add(p.Pos, "two pipelines in one consumer group would steal each other's partitions; set application_id", "duplicate application_id %q (also used at %s)", p.ApplicationID, prev)
 			} else {
@@ -49,6 +51,10 @@ type checker struct {
 	sources     map[string]*Source
 	sinks       map[string]*Sink
 	usedSources map[string]bool
+	// unresolved is set when a reference to a source or sink failed; the
+	// "never used" checks are then skipped, as the unused one is most
+	// likely the one the typo meant.
+	unresolved bool
 }
 
 func (c *checker) errf(p Pos, hint, format string, args ...any) {
@@ -87,8 +93,12 @@ func (c *checker) check() {
 		c.errf(p.To[0].Pos, "remove to:, or end the route's branches in these sinks", "pipeline %q: to: is not used after a route step (each branch names its own sinks)", p.Name)
 	case !endsInRoute && !p.toGiven:
 		c.errf(p.Pos, "name the sink(s) the records go to, e.g. to: out", "pipeline %q: missing required field %q", p.Name, "to")
+		c.unresolved = true
 	case !endsInRoute:
 		c.sinkRefs(p.To, fmt.Sprintf("pipeline %q: to", p.Name))
+	}
+	if c.unresolved {
+		return
 	}
 	for _, s := range p.Sources {
 		if !c.usedSources[s.Name] {
@@ -172,6 +182,7 @@ func (c *checker) sinkRefs(refs []Ref, what string) {
 		s, ok := c.sinks[r.Name]
 		if !ok {
 			c.errf(r.Pos, suggest(r.Name, c.sinkNames(), "sink"), "%s: no sink named %q", what, r.Name)
+			c.unresolved = true
 			continue
 		}
 		s.used = true
@@ -207,7 +218,11 @@ func (c *checker) compile(e *Expr, t *recordType, what string, want reflect.Type
 func (c *checker) exprError(e *Expr, t *recordType, what string, err error) {
 	var fe *file.Error
 	if !errors.As(err, &fe) {
-		c.errf(e.Pos, "", "%s: %v", what, err)
+		msg, hint := err.Error(), ""
+		if strings.HasPrefix(msg, "expected bool") {
+			hint = "a condition must be true or false, e.g. temperature > 80"
+		}
+		c.errf(e.Pos, hint, "%s: %s", what, msg)
 		return
 	}
 	msg, hint := fe.Message, ""
@@ -216,8 +231,9 @@ func (c *checker) exprError(e *Expr, t *recordType, what string, err error) {
 			hint = suggest(name, t.names(), "field")
 			msg = fmt.Sprintf("unknown field %s", name)
 		}
-	} else if strings.HasPrefix(msg, "expected bool") {
-		hint = "a condition must be true or false, e.g. temperature > 80"
+	} else if msg == "unexpected token EOF" {
+		msg = "unexpected end of expression"
+		hint = "an operand or a closing parenthesis is missing"
 	}
 	c.errf(e.PosAt(fe.From), hint, "%s: %s", what, msg)
 }

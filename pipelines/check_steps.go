@@ -97,6 +97,7 @@ func (c *checker) join(j *JoinStep, t *recordType, from *Source) *recordType {
 	right, ok := c.sources[j.With.Name]
 	if !ok {
 		c.errf(j.With.Pos, suggest(j.With.Name, c.sourceNames(), "source"), "join step: with: no source named %q", j.With.Name)
+		c.unresolved = true
 		return out
 	}
 	if right == from {

@@ -92,7 +92,8 @@ func (d *decoder) aggregate(n *yaml.Node, src string, rewrote bool, what string)
 	if fn == "percentile" {
 		p, err := strconv.ParseFloat(strings.TrimSpace(args[1].text), 64)
 		if err != nil || p < 0 || p > 100 {
-			d.diags.add(d.offsetPos(n, open+1+args[1].off), "the percentile is a number from 0 to 100, e.g. percentile(latency_ms, 99)", "%s: bad percentile %q", what, strings.TrimSpace(args[1].text))
+			lead := len(args[1].text) - len(strings.TrimLeft(args[1].text, " "))
+			d.diags.add(d.offsetPos(n, open+1+args[1].off+lead), "the percentile is a number from 0 to 100, e.g. percentile(latency_ms, 99)", "%s: bad percentile %q", what, strings.TrimSpace(args[1].text))
 			return nil
 		}
 		a.Param = p

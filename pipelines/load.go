@@ -117,7 +117,7 @@ func Parse(file string, data []byte, opts *Options) ([]*Pipeline, Diagnostics) {
 			break
 		}
 		if err != nil {
-			d.syntaxError(err)
+			d.syntaxError(err, data)
 			break
 		}
 		if len(doc.Content) == 0 {
@@ -134,32 +134,79 @@ func Parse(file string, data []byte, opts *Options) ([]*Pipeline, Diagnostics) {
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // syntaxError turns a yaml.v3 parse error into a positioned diagnostic.
-// yaml.v3 reports lines but not columns; the column given is the first
-// non-blank character of that line.
-func (d *decoder) syntaxError(err error) {
+// yaml.v3 reports the line where the enclosing block started, not where
+// the problem is, and no column; problemLine finds the line, and the
+// column given is its first non-blank character.
+func (d *decoder) syntaxError(err error, data []byte) {
 	msg := err.Error()
 	line := 0
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		if l := problemLine(data, msg, line); l > 0 {
+			line = l
+		}
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
 	col := 1
+	hint := "check the indentation, and that every \"key: value\" has a space after the colon"
+	var l string
 	if line > 0 && line <= len(d.lines) {
-		l := d.lines[line-1]
+		l = d.lines[line-1]
 		col = len(l) - len(strings.TrimLeft(l, " ")) + 1
-		if strings.Contains(msg, "cannot start any token") {
-			if i := strings.IndexByte(l, '\t'); i >= 0 {
-				col = i + 1
+	}
+	switch {
+	case strings.Contains(msg, "cannot start any token") && strings.Contains(l, "\t"):
+		col = strings.IndexByte(l, '\t') + 1
+		hint = "YAML is indented with spaces; replace the tab"
+	case strings.Contains(msg, "mapping values are not allowed"):
+		if first := strings.Index(l, ": "); first >= 0 {
+			if second := strings.Index(l[first+2:], ": "); second >= 0 {
+				col = first + 2 + second + 1
 			}
 		}
+		hint = "a value that contains \": \" must be quoted, e.g. filter: 'kind == \"alert\"'"
+	case strings.Contains(msg, "end of stream"):
+		hint = "a quoted string, [ or { opened here is not closed"
 	}
-	hint := "check indentation (spaces, not tabs) and that every \"key: value\" has a space after the colon"
 	if line == 0 {
 		line = 1
 	}
 	d.diags.add(Pos{File: d.file, Line: line, Col: col}, hint, "YAML syntax error: %s", msg)
+}
+
+// maxProblemLineSearch bounds the re-parsing problemLine does.
+const maxProblemLineSearch = 2000
+
+// problemLine finds the first line at which the file stops parsing with
+// the same message as the whole file: the file's first k lines parse
+// cleanly for every k before it. It starts at the line yaml.v3 reported
+// (the problem is never before it) and returns 0 when it cannot tell.
+func problemLine(data []byte, msg string, from int) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > maxProblemLineSearch {
+		return 0
+	}
+	for k := max(from, 1); k <= len(lines); k++ {
+		prefix := bytes.Join(lines[:k], nil)
+		dec := yaml.NewDecoder(bytes.NewReader(prefix))
+		for {
+			var n yaml.Node
+			err := dec.Decode(&n)
+			if err == nil {
+				continue
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil && m[2] == msg {
+				return k
+			}
+			break
+		}
+	}
+	return 0
 }
 
 // document reads one YAML document's pipelines.

@@ -116,5 +116,11 @@ func typeName(t reflect.Type) string {
 	if t == nil || t == anyType {
 		return "any"
 	}
+	switch t.Kind() {
+	case reflect.Map:
+		return "map"
+	case reflect.Slice, reflect.Array:
+		return "list"
+	}
 	return t.String()
 }
