@@ -1,0 +1,476 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/parquet-go/jsonlite"
+
+	"github.com/sluicehq/sluice/connectors"
+)
+
+// row is one record on its way into a table.
+type row struct {
+	idx int // index in the batch given to Write
+	rec *connectors.Record
+	val *jsonlite.Value   // the value object; nil for a tombstone
+	key []*jsonlite.Value // key column values (pk.mode record_key, kafka), in group.keyCols order
+}
+
+// group is the part of a batch bound for one table.
+type group struct {
+	name    string
+	t       *table
+	keyCols []string // key column names as the records name them
+	keyFrom string   // pk.mode; record_value keys are read from val
+	rows    []*row
+	cols    []copyCol // filled by plan once the table is known
+	unique  bool      // the table has a unique index on the key columns
+	stage   string    // temp staging table for upsert / insert-if-absent
+}
+
+// copyCol says where the value of one column comes from.
+type copyCol struct {
+	col    int    // index into table.cols
+	keyPos int    // >= 0: row.key[keyPos]
+	field  string // else: this field of the value
+}
+
+// refusals collects records refused for good, by batch index.
+type refusals map[int]error
+
+func (r refusals) add(idx int, err error) {
+	if _, seen := r[idx]; !seen {
+		r[idx] = err
+	}
+}
+
+func (r refusals) err() error {
+	if len(r) == 0 {
+		return nil
+	}
+	idx := make([]int, 0, len(r))
+	for i := range r {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	var out connectors.RecordErrors
+	for _, i := range idx {
+		out.Add(i, r[i])
+	}
+	return out.Err()
+}
+
+// prepare parses a batch and sorts it into tables. Records that cannot be
+// written (bad JSON, a bad key) are refused here.
+func (s *Sink) prepare(batch []connectors.Record, refused refusals) []*group {
+	byName := map[string]*group{}
+	var order []*group
+	for i := range batch {
+		rec := &batch[i]
+		name := s.cfg.tableFor(rec.Topic)
+		if err := checkIdentifier("table", name); err != nil {
+			refused.add(i, err)
+			continue
+		}
+		r := &row{idx: i, rec: rec}
+		if rec.Value == nil {
+			if !s.cfg.deletes {
+				continue // nothing to do for a tombstone; its offset still counts
+			}
+		} else {
+			v, err := parseObject(rec.Value)
+			if err != nil {
+				refused.add(i, fmt.Errorf("%w: %v", ErrBadValue, err))
+				continue
+			}
+			r.val = v
+		}
+		g := byName[name]
+		if g == nil {
+			g = &group{name: name, keyFrom: s.cfg.pkMode}
+			byName[name] = g
+			order = append(order, g)
+		}
+		if err := s.extractKey(g, r); err != nil {
+			refused.add(i, err)
+			continue
+		}
+		g.rows = append(g.rows, r)
+	}
+	return order
+}
+
+// extractKey reads the key columns of a row according to pk.mode.
+func (s *Sink) extractKey(g *group, r *row) error {
+	switch s.cfg.pkMode {
+	case PKModeKafka:
+		g.keyCols = s.cfg.pkFields
+		topic, err := stringValue(r.rec.Topic)
+		if err != nil {
+			return fmt.Errorf("%w: topic: %v", ErrBadKey, err)
+		}
+		part, _ := jsonlite.Parse(strconv.FormatInt(int64(r.rec.Partition), 10))
+		off, _ := jsonlite.Parse(strconv.FormatInt(r.rec.Offset, 10))
+		r.key = []*jsonlite.Value{topic, part, off}
+	case PKModeRecordValue:
+		g.keyCols = s.cfg.pkFields
+		if r.val == nil {
+			return fmt.Errorf("%w: a tombstone has no value to read pk.fields from", ErrBadKey)
+		}
+		for _, f := range g.keyCols {
+			if v := r.val.Lookup(f); v == nil || v.Kind() == jsonlite.Null {
+				return fmt.Errorf("%w: key field %q is missing or null", ErrBadKey, f)
+			}
+		}
+	case PKModeRecordKey:
+		names, vals, err := s.parseKey(r.rec.Key)
+		if err != nil {
+			return err
+		}
+		if g.keyCols == nil {
+			g.keyCols = names
+		} else if !equalStrings(g.keyCols, names) {
+			return fmt.Errorf("%w: key fields %v differ from %v of earlier records for table %q", ErrBadKey, names, g.keyCols, g.name)
+		}
+		r.key = vals
+	}
+	return nil
+}
+
+// parseKey reads a record key for pk.mode=record_key: a JSON object gives its
+// fields (pk.fields, or all of them in name order); a JSON scalar, or bytes
+// that are not JSON, give one column (pk.fields[0], or "id").
+func (s *Sink) parseKey(key []byte) ([]string, []*jsonlite.Value, error) {
+	if key == nil {
+		return nil, nil, fmt.Errorf("%w: the record has no key (pk.mode=record_key)", ErrBadKey)
+	}
+	var v *jsonlite.Value
+	if pv, err := parseJSON(key); err == nil {
+		v = pv
+	} else {
+		if !utf8.Valid(key) {
+			return nil, nil, fmt.Errorf("%w: key is neither JSON nor UTF-8 text", ErrBadKey)
+		}
+		sv, err := stringValue(string(key))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrBadKey, err)
+		}
+		v = sv
+	}
+	switch v.Kind() {
+	case jsonlite.Object:
+		names := s.cfg.pkFields
+		if len(names) == 0 {
+			v.Object(func(k string, _ *jsonlite.Value) bool {
+				names = append(names, k)
+				return true
+			})
+			sort.Strings(names)
+		}
+		if len(names) == 0 {
+			return nil, nil, fmt.Errorf("%w: key is an empty JSON object", ErrBadKey)
+		}
+		vals := make([]*jsonlite.Value, len(names))
+		for i, n := range names {
+			f := v.Lookup(n)
+			if f == nil || f.Kind() == jsonlite.Null {
+				return nil, nil, fmt.Errorf("%w: key field %q is missing or null", ErrBadKey, n)
+			}
+			if err := checkIdentifier("key column", n); err != nil {
+				return nil, nil, fmt.Errorf("%w: %v", ErrBadKey, err)
+			}
+			vals[i] = f
+		}
+		return names, vals, nil
+	case jsonlite.Null:
+		return nil, nil, fmt.Errorf("%w: key is JSON null", ErrBadKey)
+	case jsonlite.Array:
+		return nil, nil, fmt.Errorf("%w: key is a JSON array; use an object or a scalar", ErrBadKey)
+	}
+	name := "id"
+	if len(s.cfg.pkFields) > 0 {
+		name = s.cfg.pkFields[0]
+	}
+	return []string{name}, []*jsonlite.Value{v}, nil
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// plan makes sure the group's table exists with every column its records
+// need (creating or evolving it when allowed), refuses records that cannot
+// fit, and decides the COPY column list.
+func (s *Sink) plan(ctx context.Context, g *group, refused refusals) error {
+	t, err := s.table(ctx, g.name)
+	if err != nil {
+		return err
+	}
+	if t == nil {
+		if !s.cfg.autoCreate {
+			for _, r := range g.rows {
+				refused.add(r.idx, fmt.Errorf("%w: %s", ErrTableMissing, quoteIdent(s.cfg.schema, g.name)))
+			}
+			g.rows = nil
+			return nil
+		}
+		cols, err := s.newColumns(g, nil, refused)
+		if err != nil {
+			return err
+		}
+		if len(cols) == 0 {
+			return nil // only nulls and tombstones so far: nothing to create
+		}
+		var key []string
+		if g.keyFrom != PKModeNone {
+			key = g.keyCols
+		}
+		if err := createTable(ctx, s.conn, s.cfg.schema, g.name, cols, key); err != nil {
+			return err
+		}
+		s.log.Info("postgres sink created table", "table", quoteIdent(s.cfg.schema, g.name), "columns", len(cols))
+		if t, err = s.reloadTable(ctx, g.name); err != nil {
+			return err
+		}
+		if t == nil {
+			return fmt.Errorf("table %s missing right after CREATE TABLE", quoteIdent(s.cfg.schema, g.name))
+		}
+	}
+	if cols, err := s.newColumns(g, t, refused); err != nil {
+		return err
+	} else if len(cols) > 0 {
+		if !s.cfg.autoEvolve {
+			s.refuseUnknownFields(g, t, refused)
+		} else {
+			if err := addColumns(ctx, s.conn, t, cols); err != nil {
+				return err
+			}
+			names := make([]string, len(cols))
+			for i, c := range cols {
+				names[i] = c.name + " " + c.pgType
+			}
+			s.log.Info("postgres sink added columns", "table", t.ident, "columns", strings.Join(names, ", "))
+			if t, err = s.reloadTable(ctx, g.name); err != nil {
+				return err
+			}
+		}
+	}
+	g.t = t
+	return s.chooseColumns(g)
+}
+
+// table returns the cached table, loading it on first use; nil when missing.
+func (s *Sink) table(ctx context.Context, name string) (*table, error) {
+	if t, ok := s.tables[name]; ok {
+		return t, nil
+	}
+	return s.reloadTable(ctx, name)
+}
+
+func (s *Sink) reloadTable(ctx context.Context, name string) (*table, error) {
+	t, err := loadTable(ctx, s.conn, s.cfg.schema, name)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		delete(s.tables, name)
+		return nil, nil
+	}
+	if old := s.tables[name]; old != nil {
+		t.version = old.version + 1
+	}
+	s.tables[name] = t
+	return t, nil
+}
+
+// newColumns returns the columns the group's records need that t (nil: no
+// table yet) lacks, typed by the records' Arrow schema where they carry one
+// and inferred from the JSON values otherwise. Fields that are null in every
+// record get no column yet. Records with unusable field names are refused.
+func (s *Sink) newColumns(g *group, t *table, refused refusals) ([]newColumn, error) {
+	var cols []newColumn
+	seen := map[string]bool{}
+	has := func(name string) bool {
+		if seen[name] {
+			return true
+		}
+		if t != nil {
+			if _, ok := t.column(name); ok {
+				return true
+			}
+		}
+		return false
+	}
+	// Key columns first, so a created table leads with its key.
+	if g.keyFrom == PKModeKafka || g.keyFrom == PKModeRecordKey {
+		for i, name := range g.keyCols {
+			if has(name) {
+				continue
+			}
+			jt := jNone
+			for _, r := range g.rows {
+				if r.key != nil {
+					jt = mergeJ(jt, inferJSON(r.key[i]))
+				}
+			}
+			typ, ok := jt.pgType()
+			if g.keyFrom == PKModeKafka {
+				typ, ok = [3]string{"text", "integer", "bigint"}[i], true
+			}
+			if !ok {
+				continue
+			}
+			seen[name] = true
+			cols = append(cols, newColumn{name: name, pgType: typ})
+		}
+	}
+	types := map[string]jtype{}
+	var order []string
+	arrowFields := map[string]arrow.Field{}
+	for _, r := range g.rows {
+		if r.val == nil {
+			continue
+		}
+		if sc := r.rec.Schema; sc != nil {
+			for _, f := range sc.Fields() {
+				if _, ok := arrowFields[f.Name]; !ok {
+					arrowFields[f.Name] = f
+				}
+			}
+		}
+		bad := false
+		r.val.Object(func(name string, v *jsonlite.Value) bool {
+			if has(name) {
+				return true
+			}
+			if err := checkIdentifier("field", name); err != nil {
+				refused.add(r.idx, fmt.Errorf("%w: %v", ErrBadValue, err))
+				bad = true
+				return false
+			}
+			jt, known := types[name]
+			if !known {
+				order = append(order, name)
+			}
+			types[name] = mergeJ(jt, inferJSON(v))
+			return true
+		})
+		if bad {
+			r.val = nil // drop from this batch; refusal recorded
+		}
+	}
+	g.rows = liveRows(g.rows, refused)
+	for _, name := range order {
+		if f, ok := arrowFields[name]; ok {
+			typ, err := pgForArrow(f)
+			if err == nil {
+				cols = append(cols, newColumn{name: name, pgType: typ})
+				continue
+			}
+			s.log.Warn("postgres sink: no column type for Arrow field; inferring from JSON", "field", name, "err", err)
+		}
+		if typ, ok := types[name].pgType(); ok {
+			cols = append(cols, newColumn{name: name, pgType: typ})
+		}
+	}
+	return cols, nil
+}
+
+func liveRows(rows []*row, refused refusals) []*row {
+	out := rows[:0]
+	for _, r := range rows {
+		if _, bad := refused[r.idx]; !bad {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// refuseUnknownFields refuses records with non-null fields the table lacks
+// (auto.evolve=false).
+func (s *Sink) refuseUnknownFields(g *group, t *table, refused refusals) {
+	for _, r := range g.rows {
+		if r.val == nil {
+			continue
+		}
+		r.val.Object(func(name string, v *jsonlite.Value) bool {
+			if _, ok := t.column(name); !ok && v.Kind() != jsonlite.Null {
+				refused.add(r.idx, fmt.Errorf("%w: %s has no column %q", ErrColumnMissing, t.ident, name))
+				return false
+			}
+			return true
+		})
+	}
+	g.rows = liveRows(g.rows, refused)
+}
+
+// chooseColumns fixes the COPY column list: the key columns and every table
+// column some record in the group has a field for.
+func (s *Sink) chooseColumns(g *group) error {
+	t := g.t
+	g.cols = g.cols[:0]
+	used := map[int]bool{}
+	if g.keyFrom != PKModeNone {
+		resolved := make([]string, len(g.keyCols))
+		for i, name := range g.keyCols {
+			ci, ok := t.column(name)
+			if !ok {
+				return fmt.Errorf("table %s has no key column %q", t.ident, name)
+			}
+			resolved[i] = t.cols[ci].name
+			c := copyCol{col: ci, keyPos: i, field: name}
+			if g.keyFrom == PKModeRecordValue {
+				c.keyPos = -1
+			}
+			g.cols = append(g.cols, c)
+			used[ci] = true
+		}
+		g.unique = t.hasUniqueKey(resolved)
+		if s.cfg.upsert && !g.unique {
+			return fmt.Errorf("table %s: %w (%s); insert.mode=upsert needs one",
+				t.ident, ErrNoUniqueKey, strings.Join(resolved, ", "))
+		}
+	}
+	fields := map[int]string{}
+	for _, r := range g.rows {
+		if r.val == nil {
+			continue
+		}
+		r.val.Object(func(name string, _ *jsonlite.Value) bool {
+			if ci, ok := t.column(name); ok && !used[ci] {
+				if prev, dup := fields[ci]; !dup || name == t.cols[ci].name && prev != name {
+					fields[ci] = name
+				}
+			}
+			return true
+		})
+	}
+	idx := make([]int, 0, len(fields))
+	for ci := range fields {
+		idx = append(idx, ci)
+	}
+	sort.Ints(idx)
+	for _, ci := range idx {
+		g.cols = append(g.cols, copyCol{col: ci, keyPos: -1, field: fields[ci]})
+	}
+	return nil
+}
+
+// errStale means the table changed under the sink (a column was dropped, the
+// table was recreated); the batch is retried after reloading it.
+var errStale = errors.New("table definition changed")
