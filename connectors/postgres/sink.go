@@ -34,10 +34,10 @@ type Sink struct {
 	task connectors.TaskInfo
 	log  *slog.Logger
 
-	conn     *pgx.Conn
-	tables   map[string]*table // by table name, for the current connection's view
-	stages   map[string]string // stage signature → temp table name, per connection
-	stageSeq int
+	conn      *pgx.Conn
+	tables    map[string]*table // by table name, for the current connection's view
+	stages    map[string]string // stage signature → temp table name, per connection
+	stageSeq  int
 	offsetsOK bool // offsets table exists (exactly-once)
 
 	scratch []byte
