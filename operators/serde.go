@@ -37,7 +37,7 @@ type funcSerde[T any] struct {
 }
 
 func (s funcSerde[T]) Serialize(dst []byte, v T) ([]byte, error) { return s.ser(dst, v) }
-func (s funcSerde[T]) Deserialize(b []byte) (T, error)          { return s.de(b) }
+func (s funcSerde[T]) Deserialize(b []byte) (T, error)           { return s.de(b) }
 
 // Built-in serdes. Int64 and Float64 use 8-byte big-endian encodings, the
 // same bytes as Kafka's LongSerializer and DoubleSerializer, so topics are

@@ -96,10 +96,11 @@ type Task struct {
 	closers   []func() error
 	flushers  []func() error
 
-	streamTime int64
-	puncts     []*punctuation
-	err        error
-	closed     bool
+	streamTime  int64
+	puncts      []*punctuation
+	lateDropped int64
+	err         error
+	closed      bool
 }
 
 type openStore struct {
@@ -198,6 +199,10 @@ func (tk *Task) open() error {
 
 // ID is the task's id.
 func (tk *Task) ID() TaskID { return tk.id }
+
+// LateDropped counts records dropped because they arrived after their
+// window closed (stream time past window end plus grace).
+func (tk *Task) LateDropped() int64 { return tk.lateDropped }
 
 // StreamTime is the largest timestamp the task has processed.
 func (tk *Task) StreamTime() int64 { return tk.streamTime }
