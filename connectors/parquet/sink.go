@@ -294,7 +294,9 @@ func (s *Sink) Flush(ctx context.Context, written connectors.Offsets) (connector
 }
 
 // Assigned needs no preparation: state is created by the first row.
-func (s *Sink) Assigned(ctx context.Context, partitions []connectors.TopicPartition) error { return nil }
+func (s *Sink) Assigned(ctx context.Context, partitions []connectors.TopicPartition) error {
+	return nil
+}
 
 // Revoked discards the partitions' open files. Committing them now would
 // cut a segment at a point a retry could not reproduce; the next owner
