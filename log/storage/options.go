@@ -16,9 +16,29 @@ type Options struct {
 	// segments of one Manager (or one Log opened alone); they live in an LRU
 	// and are reopened on demand. 0 means DefaultMaxOpenFiles.
 	MaxOpenFiles int
+	// MaxDecompressedBytes caps the decompressed size of one batch when
+	// the engine must look inside (compaction, timestamp lookup), so a
+	// compression bomb fails instead of exhausting memory. 0 means
+	// DefaultMaxDecompressedBytes.
+	MaxDecompressedBytes int
 	// Logger receives recovery, truncation and retention events. nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// SkipReadVerify turns off the CRC check of every batch served by
+	// Read. The check costs CPU (CRC-32C runs at several GB/s) but means
+	// bit rot in old segments is reported instead of served.
+	SkipReadVerify bool
+	// ProducerIDExpiration drops an idle idempotent producer's state this
+	// long after its last batch (Kafka's producer.id.expiration.ms). 0
+	// means DefaultProducerIDExpiration; negative never expires.
+	ProducerIDExpiration time.Duration
+	// CheckpointInterval is how often Maintain persists the recovery
+	// point and high watermark when they changed. 0 means
+	// DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
+	// MaintainInterval is how often Manager.Run calls Maintain on every
+	// log. 0 means DefaultMaintainInterval.
+	MaintainInterval time.Duration
 	// Now is the clock for LogAppendTime, segment.ms and retention. nil
 	// means time.Now.
 	Now func() time.Time
@@ -28,6 +48,12 @@ type Options struct {
 const (
 	DefaultMaxBatchBytes = 64 << 20
 	DefaultMaxOpenFiles  = 1024
+
+	DefaultMaxDecompressedBytes = 256 << 20
+
+	DefaultProducerIDExpiration = 24 * time.Hour
+	DefaultCheckpointInterval   = 5 * time.Second
+	DefaultMaintainInterval     = time.Second
 )
 
 func (o Options) withDefaults() Options {
@@ -36,6 +62,18 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxOpenFiles <= 0 {
 		o.MaxOpenFiles = DefaultMaxOpenFiles
+	}
+	if o.ProducerIDExpiration == 0 {
+		o.ProducerIDExpiration = DefaultProducerIDExpiration
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if o.MaintainInterval <= 0 {
+		o.MaintainInterval = DefaultMaintainInterval
+	}
+	if o.MaxDecompressedBytes <= 0 {
+		o.MaxDecompressedBytes = DefaultMaxDecompressedBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
