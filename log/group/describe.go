@@ -73,3 +73,54 @@ func containsFold(ss []string, s string) bool {
 	}
 	return false
 }
+
+// DeleteGroups deletes empty groups and their offsets (NON_EMPTY_GROUP
+// otherwise).
+func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
+	resp := kmsg.NewPtrDeleteGroupsResponse()
+	for _, name := range req.Groups {
+		rg := kmsg.NewDeleteGroupsResponseGroup()
+		rg.Group = name
+		rg.ErrorCode = c.deleteGroup(name)
+		resp.Groups = append(resp.Groups, rg)
+	}
+	return resp
+}
+
+func (c *Coordinator) deleteGroup(name string) int16 {
+	if name == "" {
+		return kerr.InvalidGroupID.Code
+	}
+	g := c.get(name)
+	if g == nil {
+		return kerr.GroupIDNotFound.Code
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.state == stateDead {
+		return kerr.GroupIDNotFound.Code
+	}
+	if len(g.members) > 0 || g.state != stateEmpty {
+		return kerr.NonEmptyGroup.Code
+	}
+	var recs []kv
+	for t, ps := range g.offsets {
+		for p := range ps {
+			key := kmsg.NewOffsetCommitKey()
+			key.Version = 1
+			key.Group, key.Topic, key.Partition = name, t, p
+			recs = append(recs, kv{key: key.AppendTo(nil)})
+		}
+	}
+	gk := kmsg.NewGroupMetadataKey()
+	gk.Version = 2
+	gk.Group = name
+	recs = append(recs, kv{key: gk.AppendTo(nil)})
+	if err := c.persist(g, recs); err != nil {
+		c.log.Error("persisting group deletion", "group", name, "err", err)
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	g.offsets = nil
+	c.removeIfDead(g)
+	return 0
+}
