@@ -170,6 +170,11 @@ func connConfig(cfg connectors.Config, appName string) (*pgx.ConnConfig, error) 
 	if _, ok := cc.RuntimeParams["application_name"]; !ok {
 		cc.RuntimeParams["application_name"] = appName
 	}
+	// Timestamps without an offset mean UTC in Sluice's JSON (see
+	// connectors/schema); make the session agree, for input and output.
+	if _, ok := cc.RuntimeParams["timezone"]; !ok {
+		cc.RuntimeParams["timezone"] = "UTC"
+	}
 	return cc, nil
 }
 
