@@ -95,6 +95,7 @@ type Task struct {
 	inits     []func() error
 	closers   []func() error
 	flushers  []func() error
+	shared    map[string]any // per-task state shared by the nodes of one operation (joins)
 
 	streamTime  int64
 	puncts      []*punctuation
@@ -137,6 +138,7 @@ func (t *Topology) NewTask(sub int32, cfg TaskConfig) (*Task, error) {
 		receivers:  map[int]any{},
 		sources:    map[string]func(*InputRecord) error{},
 		stores:     map[string]*openStore{},
+		shared:     map[string]any{},
 		streamTime: NoTimestamp,
 	}
 	if tk.now == nil {

@@ -342,13 +342,18 @@ func (s *timeStore[V]) segKey(buf []byte, seg int64, key []byte, t int64) []byte
 // scan calls fn for every live entry with from <= t <= to, any key, in
 // store order (segment, key, t).
 func (s *timeStore[V]) scan(from, to int64, fn func(key []byte, t, aux int64, v V) bool) error {
+	if s.observed != NoTimestamp {
+		from = max(from, s.observed-s.retention)
+	}
+	return s.scanRaw(from, to, fn)
+}
+
+// scanRaw is scan including entries past retention not yet dropped.
+func (s *timeStore[V]) scanRaw(from, to int64, fn func(key []byte, t, aux int64, v V) bool) error {
 	if s.cached {
 		if err := s.flush(); err != nil {
 			return err
 		}
-	}
-	if s.observed != NoTimestamp {
-		from = max(from, s.observed-s.retention)
 	}
 	if from > to {
 		return nil
