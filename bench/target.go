@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Target is one system under test. A run calls Setup once (a fresh topic or
+// stream), then creates producers and consumers, then Teardown.
+type Target interface {
+	// Name labels results ("sluice", "kafka", "jetstream").
+	Name() string
+	// Setup creates what the run writes to, with cfg.Partitions partitions.
+	Setup(ctx context.Context, cfg Config) error
+	// NewProducer returns a producer that calls onAck exactly once per
+	// record sent, with the payload given to Send and the send's outcome.
+	NewProducer(ctx context.Context, cfg Config, onAck AckFunc) (Producer, error)
+	// NewConsumer returns a consumer reading everything written since Setup.
+	NewConsumer(ctx context.Context, cfg Config) (Consumer, error)
+	// Notes lists how this target interprets cfg where it differs from Kafka
+	// semantics (settings it ignores, for instance).
+	Notes(cfg Config) []string
+	// Teardown removes what Setup created.
+	Teardown(ctx context.Context) error
+}
+
+// AckFunc receives a sent payload once the target has acknowledged (or
+// failed) it. It may be called concurrently and must not block.
+type AckFunc func(payload []byte, err error)
+
+// Producer sends payloads asynchronously.
+type Producer interface {
+	// Send queues one payload; it blocks while the producer's buffer of
+	// unacknowledged records is full, or until ctx is done.
+	Send(ctx context.Context, payload []byte) error
+	// Flush waits until every sent payload was acknowledged or failed.
+	Flush(ctx context.Context) error
+	Close()
+}
+
+// Consumer delivers payloads in one goroutine.
+type Consumer interface {
+	// Run calls fn for every payload until fn returns false, ctx is done or
+	// the consumer fails.
+	Run(ctx context.Context, fn func(payload []byte) bool) error
+	Close()
+}
+
+// payloads hands out record-size buffers stamped with their send time and
+// takes them back once acknowledged, so a long run does not churn the heap.
+type payloads struct {
+	size   int
+	filler []byte
+	pool   sync.Pool
+}
+
+func newPayloads(size int) *payloads {
+	p := &payloads{size: size, filler: make([]byte, size)}
+	// Random letters, like kafka-producer-perf-test: compressible about as
+	// much as text, so --compression results are not flattered by zeros.
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range p.filler {
+		p.filler[i] = byte('A' + r.IntN(26))
+	}
+	p.pool.New = func() any {
+		b := make([]byte, size)
+		copy(b, p.filler)
+		return &b
+	}
+	return p
+}
+
+// get returns a payload stamped with now.
+func (p *payloads) get(now time.Time) []byte {
+	b := *(p.pool.Get().(*[]byte))
+	binary.BigEndian.PutUint64(b, uint64(now.UnixNano()))
+	return b
+}
+
+// put recycles a payload returned by get.
+func (p *payloads) put(b []byte) {
+	if cap(b) >= p.size {
+		b = b[:p.size]
+		p.pool.Put(&b)
+	}
+}
+
+// sentAt decodes a payload's send time; ok is false for foreign payloads.
+func sentAt(b []byte) (time.Time, bool) {
+	if len(b) < minRecordSize {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b))), true
+}
+
+// pacer spaces sends to a fixed rate measured from its start, so a late
+// send is followed by catch-up sends instead of a permanently lower rate.
+type pacer struct {
+	perSec float64
+	start  time.Time
+	n      int64
+}
+
+// wait blocks until the next send is due and returns the current time.
+// With no rate it returns at once.
+func (p *pacer) wait(ctx context.Context) (time.Time, error) {
+	now := time.Now()
+	if p.perSec <= 0 {
+		return now, nil
+	}
+	due := p.start.Add(time.Duration(float64(p.n) / p.perSec * float64(time.Second)))
+	p.n++
+	if d := due.Sub(now); d > 0 {
+		if d > 5*time.Millisecond {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return now, ctx.Err()
+			case <-t.C:
+			}
+		} else {
+			time.Sleep(d)
+		}
+		now = time.Now()
+	}
+	return now, nil
+}
