@@ -148,7 +148,11 @@ func TestQuantilesAccuracy(t *testing.T) {
 			t.Errorf("p%v: got %v, want %v (error %.2f%%)", p, got, want, rel*100)
 		}
 	}
-	back, err := Unmarshal(func() []byte { s := New([]Spec{{Kind: Percentile, Param: 99}}); s.Slots[0].q = q; return s.Marshal(nil) }(), []Spec{{Kind: Percentile, Param: 99}})
+	back, err := Unmarshal(func() []byte {
+		s := New([]Spec{{Kind: Percentile, Param: 99}})
+		s.Slots[0].q = q
+		return s.Marshal(nil)
+	}(), []Spec{{Kind: Percentile, Param: 99}})
 	if err != nil {
 		t.Fatal(err)
 	}

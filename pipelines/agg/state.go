@@ -219,4 +219,3 @@ func (s *State) Result(i int, sp Spec) any {
 	}
 	return nil
 }
-
