@@ -17,11 +17,11 @@ import (
 // positions once the log has acknowledged them.
 type sourceTask struct {
 	*task
-	src      connectors.Source
-	cl       *kgo.Client
-	adm      *kadm.Client
-	topic    string
-	topics   map[string]bool // topics known to exist
+	src    connectors.Source
+	cl     *kgo.Client
+	adm    *kadm.Client
+	topic  string
+	topics map[string]bool // topics known to exist
 }
 
 func (t *sourceTask) run(ctx context.Context) error {
