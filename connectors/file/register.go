@@ -94,4 +94,3 @@ func init() {
 		NewSink: func() connectors.Sink { return &Sink{} },
 	})
 }
-

@@ -153,7 +153,9 @@ func (s *Sink) readCheckpoint() (sinkCheckpoint, error) {
 	return cp, nil
 }
 
-func tpKey(tp connectors.TopicPartition) string { return tp.Topic + "/" + strconv.Itoa(int(tp.Partition)) }
+func tpKey(tp connectors.TopicPartition) string {
+	return tp.Topic + "/" + strconv.Itoa(int(tp.Partition))
+}
 
 func parseTP(k string) (connectors.TopicPartition, error) {
 	i := strings.LastIndexByte(k, '/')
