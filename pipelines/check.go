@@ -63,6 +63,8 @@ func (c *checker) errf(p Pos, hint, format string, args ...any) {
 
 func (c *checker) check() {
 	p := c.p
+	p.srcTypes = map[string]*recordType{}
+	p.stepTypes = map[Step]*recordType{}
 	for _, s := range p.Sources {
 		c.sources[s.Name] = s
 		c.source(s)
@@ -141,6 +143,7 @@ func (c *checker) source(s *Source) {
 		c.connector("source", s.Connector, s.Config, s.Pos, what)
 	}
 	t := sourceType(s)
+	c.p.srcTypes[s.Name] = t
 	if s.Timestamp != nil {
 		c.compile(s.Timestamp, t, what+": timestamp", nil)
 		if s.Timestamp.Type != nil && !isNumeric(s.Timestamp.Type) && s.Timestamp.Type != stringType && s.Timestamp.Type != timeType {

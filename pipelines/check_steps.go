@@ -48,6 +48,7 @@ func (c *checker) steps(steps []Step, t *recordType, from *Source, inBranch bool
 			c.route(s, t, from)
 			return true
 		}
+		c.p.stepTypes[s] = t
 	}
 	return false
 }

@@ -32,6 +32,10 @@ type Pipeline struct {
 	Steps   []Step
 	To      []Ref
 	toGiven bool
+
+	// What the checker learned about record types, for the compiler.
+	srcTypes  map[string]*recordType
+	stepTypes map[Step]*recordType
 }
 
 // Ref is a name that refers to a source or a sink, with where it was
@@ -224,6 +228,9 @@ type JoinStep struct {
 
 	right *Source
 }
+
+// Right is the source the join reads (set by Check).
+func (s *JoinStep) Right() *Source { return s.right }
 
 // RouteStep sends each record down the first branch whose condition holds.
 type RouteStep struct {
