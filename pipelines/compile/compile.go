@@ -187,7 +187,7 @@ func (c *compiler) read(s *pipelines.Source) flow {
 	}
 	if s.Table {
 		t := c.table(s)
-		f := flow{s: t.ToStream(operators.Named("table-" + s.Name + "-stream")).WithSerdes(operators.String, valueSerde(c.p.SourceFields(s.Name))), fields: c.p.SourceFields(s.Name)}
+		f := flow{s: t.ToStream(operators.Named("table-"+s.Name+"-stream")).WithSerdes(operators.String, valueSerde(c.p.SourceFields(s.Name))), fields: c.p.SourceFields(s.Name)}
 		c.streams[s.Name] = f
 		return f
 	}

@@ -62,7 +62,7 @@ sinks: {out: shipped}
 `)
 	h := drive(t, c)
 	h.pipe("orders", "", `{"id":"o1"}`, ms(0, 0))
-	h.pipe("shipments", "", `{"order_id":"o1","carrier":"dhl"}`, ms(5, 0))  // within 10m
+	h.pipe("shipments", "", `{"order_id":"o1","carrier":"dhl"}`, ms(5, 0)) // within 10m
 	h.pipe("orders", "", `{"id":"o2"}`, ms(6, 0))
 	h.pipe("shipments", "", `{"order_id":"o2","carrier":"ups"}`, ms(30, 0)) // too far apart
 	equalLines(t, "shipped", h.out("shipped"), []string{`o1 {"id":"o1","carrier":"dhl"}`})

@@ -100,7 +100,7 @@ sinks: {out: flagged}
 	h.pipe("payments", "", `{"card":"c1","amount":10}`, ms(0, 0))
 	h.pipe("payments", "", `{"card":"c1","amount":20}`, ms(2, 0))
 	h.pipe("payments", "", `{"card":"c2","amount":5}`, ms(2, 30))
-	h.pipe("payments", "", `{"card":"c1","amount":30}`, ms(4, 0)) // third within 5m: flagged
+	h.pipe("payments", "", `{"card":"c1","amount":30}`, ms(4, 0))  // third within 5m: flagged
 	h.pipe("payments", "", `{"card":"c1","amount":40}`, ms(9, 30)) // the others are older than 5m
 	equalLines(t, "flagged", h.out("flagged"), []string{`c1 {"card":"c1","payments":3,"spent":60}`})
 }
