@@ -66,11 +66,11 @@ func TestStreamStreamJoins(t *testing.T) {
 			must(t, l.Pipe("k", "a1", 5))
 			must(t, r.Pipe("k", "b1", 12))
 			must(t, l.Pipe("k", "a2", 20))
-			must(t, r.Pipe("k", "b2", 30))   // a2 at 20 is exactly 10ms away
-			must(t, l.Pipe("k", "a3", 40))   // matches b2 at 30
-			must(t, l.Pipe("k", "late", 2))  // 2+10+5 < 40: dropped
-			must(t, l.Pipe("k", "a4", 60))   // no partner: held
-			must(t, r.Pipe("k", "b0", 44))   // 44+10+5 < 60: dropped, so a4 stays unmatched
+			must(t, r.Pipe("k", "b2", 30))    // a2 at 20 is exactly 10ms away
+			must(t, l.Pipe("k", "a3", 40))    // matches b2 at 30
+			must(t, l.Pipe("k", "late", 2))   // 2+10+5 < 40: dropped
+			must(t, l.Pipe("k", "a4", 60))    // no partner: held
+			must(t, r.Pipe("k", "b0", 44))    // 44+10+5 < 60: dropped, so a4 stays unmatched
 			must(t, r.Pipe("x", "tick", 100)) // closes a4's window (60+10+5 < 100)
 			must(t, r.Pipe("y", "tock", 200)) // closes tick's window
 			got := readStr(t, d, "out")

@@ -1,0 +1,561 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/operators"
+)
+
+// App runs a topology as one instance of an application. Start as many
+// instances (processes) with the same ApplicationID as you like: they share
+// the tasks through a consumer group and take over each other's tasks, with
+// their state, when one stops or dies.
+type App struct {
+	topo *operators.Topology
+	cfg  Config
+	log  *slog.Logger
+
+	reg      *prometheus.Registry
+	metrics  *metrics
+	client   *kgo.Client
+	admin    *kadm.Client
+	plan     *plan
+	runCtx   context.Context
+	runStop  context.CancelFunc
+	started  bool
+	runMu    sync.Mutex
+	assigned chan struct{}
+
+	// mu guards the task maps; the poll loop holds it while processing,
+	// the group callbacks while revoking and assigning.
+	mu      sync.Mutex
+	tasks   map[operators.TaskID]*taskState
+	byTP    map[tp]*taskState
+	pending map[operators.TaskID]bool
+
+	errMu      sync.Mutex
+	produceErr error
+
+	in operators.InputRecord
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// New checks the configuration; it does no I/O.
+func New(topo *operators.Topology, cfg Config) (*App, error) {
+	if topo == nil {
+		return nil, fmt.Errorf("%w: nil topology", ErrConfig)
+	}
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	a := &App{topo: topo, cfg: cfg, log: cfg.Logger.With("app", cfg.ApplicationID),
+		tasks: map[operators.TaskID]*taskState{}, byTP: map[tp]*taskState{}, pending: map[operators.TaskID]bool{},
+		assigned: make(chan struct{}, 1)}
+	reg := cfg.Registerer
+	if reg == nil {
+		a.reg = prometheus.NewRegistry()
+		reg = a.reg
+	}
+	a.metrics = newMetrics(reg, cfg.ApplicationID)
+	return a, nil
+}
+
+// Gatherer returns the private metrics registry when Config.Registerer was
+// nil (nil otherwise).
+func (a *App) Gatherer() prometheus.Gatherer {
+	if a.reg == nil {
+		return nil
+	}
+	return a.reg
+}
+
+// Tasks lists the tasks this instance runs now.
+func (a *App) Tasks() []operators.TaskID {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ids := make([]operators.TaskID, 0, len(a.tasks))
+	for id := range a.tasks {
+		ids = append(ids, id)
+	}
+	sortTaskIDs(ids)
+	return ids
+}
+
+// Assigned is signalled (non-blocking, coalesced) after each assignment the
+// instance starts processing.
+func (a *App) Assigned() <-chan struct{} { return a.assigned }
+
+func sortTaskIDs(ids []operators.TaskID) {
+	sort.Slice(ids, func(i, j int) bool {
+		if ids[i].SubTopology != ids[j].SubTopology {
+			return ids[i].SubTopology < ids[j].SubTopology
+		}
+		return ids[i].Partition < ids[j].Partition
+	})
+}
+
+func (a *App) setProduceErr(err error) {
+	a.errMu.Lock()
+	if a.produceErr == nil {
+		a.produceErr = err
+	}
+	a.errMu.Unlock()
+}
+
+func (a *App) getProduceErr() error {
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	return a.produceErr
+}
+
+// Run creates internal topics, joins the group and processes until ctx is
+// cancelled (then it commits, closes its tasks and leaves the group, and
+// returns nil) or a task fails (then it returns the error without
+// committing, so the records are processed again after a restart).
+func (a *App) Run(ctx context.Context) error {
+	a.runMu.Lock()
+	if a.started {
+		a.runMu.Unlock()
+		return fmt.Errorf("%w: Run called twice", ErrConfig)
+	}
+	a.started = true
+	a.runMu.Unlock()
+
+	// runCtx outlives ctx a little: produce and commit calls made during
+	// the graceful shutdown must not fail because ctx is done.
+	a.runCtx, a.runStop = context.WithCancel(context.Background())
+	defer a.runStop()
+
+	base := append([]kgo.Opt{kgo.SeedBrokers(a.cfg.Brokers...)}, a.cfg.ClientOptions...)
+	adminCl, err := kgo.NewClient(base...)
+	if err != nil {
+		return fmt.Errorf("admin client: %w", err)
+	}
+	defer adminCl.Close()
+	a.admin = kadm.NewClient(adminCl)
+	if a.plan, err = makePlan(ctx, a.admin, a.topo, a.cfg.ApplicationID, a.cfg.ReplicationFactor); err != nil {
+		return err
+	}
+	var topics []string
+	for t := range a.plan.topicSub {
+		topics = append(topics, t)
+	}
+	sort.Strings(topics)
+	bal := &taskBalancer{plan: a.plan, localTasks: a.localTasks}
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(a.cfg.Brokers...),
+		kgo.ConsumerGroup(a.cfg.ApplicationID),
+		kgo.ConsumeTopics(topics...),
+		kgo.Balancers(bal),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.SessionTimeout(a.cfg.SessionTimeout),
+		kgo.RebalanceTimeout(a.cfg.RebalanceTimeout),
+		kgo.OnPartitionsAssigned(a.onAssigned),
+		kgo.OnPartitionsRevoked(a.onRevoked),
+		kgo.OnPartitionsLost(a.onLost),
+		kgo.ProducerLinger(a.cfg.ProducerLinger),
+		kgo.MaxBufferedRecords(a.cfg.MaxBufferedRecords),
+		kgo.RecordPartitioner(partitioner{def: kgo.StickyKeyPartitioner(nil)}),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.AllowAutoTopicCreation(),
+	}, a.cfg.ClientOptions...)
+	if a.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(a.cfg.InstanceID))
+	}
+	if a.client, err = kgo.NewClient(opts...); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	a.log.Info("started", "sub_topologies", len(a.plan.subs), "topics", topics, "state_dir", a.cfg.StateDir)
+	err = a.loop(ctx)
+	a.shutdown(err)
+	return err
+}
+
+func (a *App) loop(ctx context.Context) error {
+	lastCommit := time.Now()
+	pollWait := min(a.cfg.CommitInterval, 200*time.Millisecond)
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		pctx, cancel := context.WithTimeout(ctx, pollWait)
+		fs := a.client.PollRecords(pctx, a.cfg.MaxPollRecords)
+		cancel()
+		if ctx.Err() != nil {
+			a.client.AllowRebalance()
+			return nil
+		}
+		err := a.processFetches(ctx, fs)
+		if err == nil && time.Since(lastCommit) >= a.cfg.CommitInterval {
+			err = a.commitAll(ctx)
+			lastCommit = time.Now()
+		}
+		a.client.AllowRebalance()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (a *App) processFetches(ctx context.Context, fs kgo.Fetches) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.startPending(ctx); err != nil {
+		return err
+	}
+	var ferr error
+	fs.EachError(func(t string, p int32, err error) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return
+		}
+		if errors.Is(err, kgo.ErrClientClosed) {
+			ferr = err
+			return
+		}
+		a.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+	})
+	if ferr != nil {
+		return ferr
+	}
+	var perr error
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if perr != nil || len(p.Records) == 0 {
+			return
+		}
+		ts := a.byTP[tp{p.Topic, p.Partition}]
+		if ts == nil {
+			return // revoked while buffered
+		}
+		perr = a.processPartition(ctx, ts, p)
+	})
+	if perr != nil {
+		return perr
+	}
+	now := time.Now()
+	for _, ts := range a.tasks {
+		if err := ts.task.Punctuate(now); err != nil {
+			return err
+		}
+	}
+	return a.getProduceErr()
+}
+
+func (a *App) processPartition(ctx context.Context, ts *taskState, p kgo.FetchTopicPartition) error {
+	in := &a.in
+	var last *kgo.Record
+	for _, r := range p.Records {
+		in.Topic, in.Partition, in.Offset = r.Topic, r.Partition, r.Offset
+		in.Key, in.Value, in.Timestamp = r.Key, r.Value, r.Timestamp.UnixMilli()
+		in.Headers = in.Headers[:0]
+		for _, h := range r.Headers {
+			in.Headers = append(in.Headers, operators.Header{Key: h.Key, Value: h.Value})
+		}
+		if len(in.Headers) == 0 {
+			in.Headers = nil
+		}
+		if err := ts.task.Process(in); err != nil {
+			if !errors.Is(err, operators.ErrBadRecord) {
+				return err
+			}
+			if err := a.badRecord(ctx, r, err); err != nil {
+				return err
+			}
+		}
+		last = r
+	}
+	if last != nil {
+		ts.offsets[tp{p.Topic, p.Partition}] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
+		ts.in.Add(float64(len(p.Records)))
+		lag := p.HighWatermark - last.Offset - 1
+		ts.lagGauge(a, p.Topic, p.Partition).Set(float64(max(lag, 0)))
+	}
+	if d := ts.task.LateDropped(); d > ts.lateSeen {
+		ts.late.Add(float64(d - ts.lateSeen))
+		ts.lateSeen = d
+	}
+	return nil
+}
+
+// badRecord handles an input record that could not be decoded: fail, send
+// it to the dead-letter topic, or log and skip it.
+func (a *App) badRecord(ctx context.Context, r *kgo.Record, err error) error {
+	a.metrics.badRecords.WithLabelValues(r.Topic).Inc()
+	if a.cfg.FailOnBadRecord {
+		return err
+	}
+	if a.cfg.DeadLetterTopic == "" {
+		a.log.Warn("skipping undecodable record", "err", err)
+		return nil
+	}
+	dl := &kgo.Record{Topic: a.cfg.DeadLetterTopic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp,
+		Headers: append(append([]kgo.RecordHeader(nil), r.Headers...),
+			kgo.RecordHeader{Key: "sluice.error", Value: []byte(err.Error())},
+			kgo.RecordHeader{Key: "sluice.topic", Value: []byte(r.Topic)},
+			kgo.RecordHeader{Key: "sluice.partition", Value: []byte(strconv.Itoa(int(r.Partition)))},
+			kgo.RecordHeader{Key: "sluice.offset", Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		)}
+	a.client.Produce(a.runCtx, dl, a.onProduced)
+	return nil
+}
+
+func (a *App) onProduced(r *kgo.Record, err error) {
+	if err != nil {
+		a.setProduceErr(fmt.Errorf("produce to %s: %w", r.Topic, err))
+	}
+}
+
+// localTasks lists task directories holding a checkpoint.
+func (a *App) localTasks() []operators.TaskID {
+	dir := filepath.Join(a.cfg.StateDir, a.cfg.ApplicationID)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var ids []operators.TaskID
+	for _, e := range ents {
+		if id, ok := parseTaskID(e.Name()); ok {
+			if _, err := os.Stat(filepath.Join(dir, e.Name(), checkpointFile)); err == nil {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
+}
+
+// onAssigned records new tasks; the poll loop starts (and restores) them
+// before processing their records.
+func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.metrics.rebalances.Inc()
+	for topic, parts := range assigned {
+		sub, ok := a.plan.topicSub[topic]
+		if !ok {
+			continue
+		}
+		for _, p := range parts {
+			id := operators.TaskID{SubTopology: sub, Partition: p}
+			if _, running := a.tasks[id]; !running {
+				a.pending[id] = true
+			}
+		}
+	}
+	a.log.Info("assigned", "partitions", assigned)
+}
+
+// onRevoked commits and closes the revoked partitions' tasks (the eager
+// protocol revokes everything before each rebalance).
+func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ids := a.tasksOf(revoked)
+	var tss []*taskState
+	for _, id := range ids {
+		if ts := a.tasks[id]; ts != nil {
+			tss = append(tss, ts)
+		}
+		delete(a.pending, id)
+	}
+	if err := a.commit(a.runCtx, tss); err != nil {
+		a.log.Error("commit on revoke failed; records since the last commit will be processed again", "err", err)
+	}
+	for _, ts := range tss {
+		a.closeTask(ts)
+	}
+	a.log.Info("revoked", "tasks", len(tss))
+}
+
+// onLost closes tasks without committing: another member owns them now.
+func (a *App) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, id := range a.tasksOf(lost) {
+		if ts := a.tasks[id]; ts != nil {
+			a.closeTask(ts)
+		}
+		delete(a.pending, id)
+	}
+	a.log.Warn("partitions lost", "partitions", lost)
+}
+
+func (a *App) tasksOf(parts map[string][]int32) []operators.TaskID {
+	seen := map[operators.TaskID]bool{}
+	var ids []operators.TaskID
+	for topic, ps := range parts {
+		sub, ok := a.plan.topicSub[topic]
+		if !ok {
+			continue
+		}
+		for _, p := range ps {
+			id := operators.TaskID{SubTopology: sub, Partition: p}
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	sortTaskIDs(ids)
+	return ids
+}
+
+// startPending opens, restores and starts the tasks assigned since the last
+// poll. Called with a.mu held.
+func (a *App) startPending(ctx context.Context) error {
+	if len(a.pending) == 0 {
+		return nil
+	}
+	ids := make([]operators.TaskID, 0, len(a.pending))
+	for id := range a.pending {
+		ids = append(ids, id)
+	}
+	sortTaskIDs(ids)
+	for _, id := range ids {
+		ts, err := a.startTask(ctx, id)
+		if err != nil {
+			return fmt.Errorf("start task %v: %w", id, err)
+		}
+		a.tasks[id] = ts
+		for _, t := range a.plan.subs[id.SubTopology].sources {
+			a.byTP[tp{t, id.Partition}] = ts
+		}
+		delete(a.pending, id)
+	}
+	a.metrics.tasks.Set(float64(len(a.tasks)))
+	select {
+	case a.assigned <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// commitAll commits every running task.
+func (a *App) commitAll(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	tss := make([]*taskState, 0, len(a.tasks))
+	for _, ts := range a.tasks {
+		tss = append(tss, ts)
+	}
+	return a.commit(ctx, tss)
+}
+
+// commit makes the tasks' progress durable, in the order at-least-once
+// needs: store caches into stores and changelogs, then every produced
+// record (outputs and changelogs) acknowledged, then local stores synced and
+// checkpointed, then input offsets committed. A crash anywhere before the
+// last step replays input, never loses an update. Called with a.mu held.
+func (a *App) commit(ctx context.Context, tss []*taskState) error {
+	if len(tss) == 0 {
+		return nil
+	}
+	start := time.Now()
+	for _, ts := range tss {
+		if err := ts.task.Flush(); err != nil {
+			return err
+		}
+	}
+	if err := a.client.Flush(ctx); err != nil {
+		return fmt.Errorf("flush produced records: %w", err)
+	}
+	if err := a.getProduceErr(); err != nil {
+		return err
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for _, ts := range tss {
+		if err := ts.checkpoint(); err != nil {
+			return err
+		}
+		for k, o := range ts.offsets {
+			if offsets[k.topic] == nil {
+				offsets[k.topic] = map[int32]kgo.EpochOffset{}
+			}
+			offsets[k.topic][k.partition] = o
+		}
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	var cerr error
+	a.client.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if e := kerr.ErrorForCode(p.ErrorCode); e != nil && cerr == nil {
+					cerr = fmt.Errorf("commit %s/%d: %w", t.Topic, p.Partition, e)
+				}
+			}
+		}
+	})
+	if cerr != nil {
+		return fmt.Errorf("commit offsets: %w", cerr)
+	}
+	for _, ts := range tss {
+		clear(ts.offsets)
+	}
+	a.metrics.commits.Inc()
+	a.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// shutdown commits (unless the loop failed) and closes everything.
+func (a *App) shutdown(loopErr error) {
+	a.mu.Lock()
+	if loopErr == nil {
+		tss := make([]*taskState, 0, len(a.tasks))
+		for _, ts := range a.tasks {
+			tss = append(tss, ts)
+		}
+		ctx, cancel := context.WithTimeout(a.runCtx, 30*time.Second)
+		if err := a.commit(ctx, tss); err != nil {
+			a.log.Error("final commit failed", "err", err)
+		}
+		cancel()
+	}
+	for _, ts := range a.tasks {
+		a.closeTask(ts)
+	}
+	a.mu.Unlock()
+	a.client.CloseAllowingRebalance()
+	a.log.Info("stopped")
+}
+
+// closeTask closes a task (without committing) and forgets it.
+func (a *App) closeTask(ts *taskState) {
+	if err := ts.task.Close(); err != nil {
+		a.log.Warn("close task", "task", ts.id, "err", err)
+	}
+	delete(a.tasks, ts.id)
+	for _, t := range a.plan.subs[ts.id.SubTopology].sources {
+		k := tp{t, ts.id.Partition}
+		if a.byTP[k] == ts {
+			delete(a.byTP, k)
+		}
+	}
+	a.metrics.tasks.Set(float64(len(a.tasks)))
+}
+
+func timeMillis(ms int64) time.Time { return time.UnixMilli(ms) }

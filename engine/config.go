@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Errors callers can branch on.
+var (
+	// ErrConfig: the configuration is invalid.
+	ErrConfig = errors.New("invalid engine config")
+	// ErrMissingSourceTopic: a topic the topology reads does not exist.
+	ErrMissingSourceTopic = errors.New("source topic does not exist")
+	// ErrCopartition: topics joined by key have different partition counts.
+	ErrCopartition = errors.New("co-partitioned topics differ in partition count")
+	// ErrInternalTopic: an internal topic exists with the wrong shape.
+	ErrInternalTopic = errors.New("internal topic mismatch")
+)
+
+// Config configures one instance of an application. Instances sharing an
+// ApplicationID form one consumer group and share the work.
+type Config struct {
+	// ApplicationID names the application: the consumer group id and the
+	// prefix of its internal topics. Required.
+	ApplicationID string
+	// Brokers are the seed brokers ("host:port"). Required.
+	Brokers []string
+	// StateDir holds local state stores, one directory per task
+	// (default: <os temp dir>/sluice-streams).
+	StateDir string
+	// CommitInterval is how often offsets are committed, after flushing
+	// stores, changelogs and outputs (default 1s). Shorter means fewer
+	// duplicates after a crash; longer means more throughput.
+	CommitInterval time.Duration
+	// MaxPollRecords bounds the records processed between rebalance checks
+	// (default 10000).
+	MaxPollRecords int
+	// InstanceID enables static group membership: a restarted instance with
+	// the same id gets its tasks back without a rebalance.
+	InstanceID string
+	// ReplicationFactor of internal topics (default -1: the broker default).
+	ReplicationFactor int16
+	// InMemoryStores keeps every store in memory (restored from changelogs on
+	// assignment) instead of Pebble on disk.
+	InMemoryStores bool
+	// CacheMaxEntries bounds each store's write cache (default
+	// operators.DefaultCacheMaxEntries).
+	CacheMaxEntries int
+	// DeadLetterTopic receives input records that cannot be decoded, with
+	// headers saying where they came from and why. Empty: such records
+	// are logged and skipped (and counted).
+	DeadLetterTopic string
+	// FailOnBadRecord stops the application at the first undecodable record
+	// instead.
+	FailOnBadRecord bool
+	// SessionTimeout and RebalanceTimeout of the consumer group (defaults
+	// 10s and 60s).
+	SessionTimeout   time.Duration
+	RebalanceTimeout time.Duration
+	// ProducerLinger batches produced records (default 5ms).
+	ProducerLinger time.Duration
+	// MaxBufferedRecords bounds records buffered by the producer before
+	// Produce blocks (default 100000).
+	MaxBufferedRecords int
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the engine's Prometheus metrics (nil: a private
+	// registry, see App.Gatherer).
+	Registerer prometheus.Registerer
+	// ClientOptions are appended to every franz-go client the engine makes
+	// (TLS, SASL, ...).
+	ClientOptions []kgo.Opt
+}
+
+func (c *Config) defaults() error {
+	if c.ApplicationID == "" {
+		return fmt.Errorf("%w: ApplicationID is required", ErrConfig)
+	}
+	if len(c.Brokers) == 0 {
+		return fmt.Errorf("%w: Brokers is required", ErrConfig)
+	}
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join(os.TempDir(), "sluice-streams")
+	}
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = time.Second
+	}
+	if c.MaxPollRecords <= 0 {
+		c.MaxPollRecords = 10_000
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = -1
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.RebalanceTimeout <= 0 {
+		c.RebalanceTimeout = 60 * time.Second
+	}
+	if c.ProducerLinger <= 0 {
+		c.ProducerLinger = 5 * time.Millisecond
+	}
+	if c.MaxBufferedRecords <= 0 {
+		c.MaxBufferedRecords = 100_000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
