@@ -140,6 +140,7 @@ func FuzzRecordValue(f *testing.F) {
 		`{"s":"tab\there\nnl","arr":[["a"],["b"]],"bin":"AAEC"}`,
 		`{"deep":[[[[[[[[[[1]]]]]]]]]]}`,
 		`{"n":1e999,"m":-0,"u":"\ud800"}`,
+		`{"n":"1e-9999999","m":"-0.000e+5","u":"{123e4567-e89b-12d3-a456-426614174000}","t":"24:00"}`,
 		`[1,2]`, `"str"`, `nul`, `{"a":`, `{}`, ``,
 	} {
 		f.Add([]byte(seed))
@@ -155,6 +156,9 @@ func FuzzRecordValue(f *testing.F) {
 		encoderFor(typeInfo{OID: pgtype.ByteaArrayOID, Category: 'A', Elem: pgtype.ByteaOID}),
 		encoderFor(typeInfo{OID: pgtype.JSONBArrayOID, Category: 'A', Elem: pgtype.JSONBOID}),
 	}
+	binOIDs := []uint32{pgtype.BoolOID, pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID, pgtype.Float4OID,
+		pgtype.Float8OID, pgtype.TextOID, pgtype.JSONOID, pgtype.JSONBOID, pgtype.TimestamptzOID,
+		pgtype.TimestampOID, pgtype.DateOID, pgtype.TimeOID, pgtype.UUIDOID, pgtype.ByteaOID, pgtype.NumericOID}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := parseObject(data)
 		if err != nil {
@@ -169,6 +173,9 @@ func FuzzRecordValue(f *testing.F) {
 					t.Fatalf("raw control character in COPY field %q", buf)
 				}
 				_, _, _ = enc.text(fv)
+			}
+			for _, oid := range binOIDs {
+				_, _ = binaryEncoderFor(oid)(nil, fv)
 			}
 			return true
 		})

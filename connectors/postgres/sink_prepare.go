@@ -87,7 +87,10 @@ func (s *Sink) prepare(batch []connectors.Record, refused refusals) []*group {
 		} else {
 			v, err := parseObject(rec.Value)
 			if err != nil {
-				refused.add(i, fmt.Errorf("%w: %v", ErrBadValue, err))
+				if !errors.Is(err, ErrBadValue) {
+					err = fmt.Errorf("%w: %v", ErrBadValue, err)
+				}
+				refused.add(i, err)
 				continue
 			}
 			r.val = v
@@ -474,3 +477,14 @@ func (s *Sink) chooseColumns(g *group) error {
 // errStale means the table changed under the sink (a column was dropped, the
 // table was recreated); the batch is retried after reloading it.
 var errStale = errors.New("table definition changed")
+
+// binary reports whether every column of the group has a binary encoder, so
+// its rows can be sent in binary COPY format.
+func (g *group) binary() bool {
+	for _, c := range g.cols {
+		if g.t.cols[c.col].bin == nil {
+			return false
+		}
+	}
+	return true
+}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -286,11 +287,15 @@ func (s *Sink) writeRows(ctx context.Context, tx pgx.Tx, g *group, rows []*row, 
 		cols[i] = quoteIdent(g.t.cols[c.col].name)
 	}
 	colList := strings.Join(cols, ", ")
+	format := ""
+	if g.binary() {
+		format = " WITH (FORMAT binary)"
+	}
 	if g.stage == "" {
-		return s.copyRows(ctx, tx, g, rows, "COPY "+g.t.ident+" ("+colList+") FROM STDIN", g.t.ident, refused)
+		return s.copyRows(ctx, tx, g, rows, "COPY "+g.t.ident+" ("+colList+") FROM STDIN"+format, g.t.ident, refused)
 	}
 	stage := quoteIdent(g.stage)
-	if c, err := s.copyRows(ctx, tx, g, rows, "COPY "+stage+" ("+colList+") FROM STDIN", g.t.ident, refused); err != nil {
+	if c, err := s.copyRows(ctx, tx, g, rows, "COPY "+stage+" ("+colList+") FROM STDIN"+format, g.t.ident, refused); err != nil {
 		return c, err
 	}
 	keys := make([]string, len(g.keyCols))
@@ -325,7 +330,7 @@ func (s *Sink) modeVerb() string {
 // translate refuses its record and leaves it out; an error the server reports
 // on a line is returned with the record it came from.
 func (s *Sink) copyRows(ctx context.Context, tx pgx.Tx, g *group, rows []*row, sql, target string, refused refusals) (*culprit, error) {
-	r := &copyReader{s: s, g: g, rows: rows, refused: refused}
+	r := &copyReader{s: s, g: g, rows: rows, refused: refused, binary: g.binary()}
 	_, err := tx.Conn().PgConn().CopyFrom(ctx, r, sql)
 	if err != nil {
 		if line := copyErrorLine(err); line > 0 && line <= len(r.lines) {
@@ -348,22 +353,67 @@ type copyReader struct {
 	scratch []byte
 	lines   []*row // the row on each line sent, for error reports
 	refused refusals
+	binary  bool
+	started bool
+	ended   bool
 }
+
+// binaryHeader starts a binary COPY stream: signature, flags, no extension.
+var binaryHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 
 func (r *copyReader) Read(p []byte) (int, error) {
 	for r.off >= len(r.buf) {
-		if r.pos >= len(r.rows) {
+		if r.ended {
 			return 0, io.EOF
 		}
 		r.buf, r.off = r.buf[:0], 0
+		if r.binary && !r.started {
+			r.buf = append(r.buf, binaryHeader...)
+		}
+		r.started = true
 		for r.pos < len(r.rows) && len(r.buf) < copyChunk {
-			r.encode(r.rows[r.pos])
+			if r.binary {
+				r.encodeBinary(r.rows[r.pos])
+			} else {
+				r.encode(r.rows[r.pos])
+			}
 			r.pos++
+		}
+		if r.pos >= len(r.rows) {
+			if r.binary {
+				r.buf = append(r.buf, 0xff, 0xff) // trailer: field count -1
+			}
+			r.ended = true
 		}
 	}
 	n := copy(p, r.buf[r.off:])
 	r.off += n
 	return n, nil
+}
+
+// encodeBinary appends one tuple in binary COPY format.
+func (r *copyReader) encodeBinary(rw *row) {
+	start := len(r.buf)
+	cols := r.g.t.cols
+	r.buf = binary.BigEndian.AppendUint16(r.buf, uint16(len(r.g.cols)))
+	for _, c := range r.g.cols {
+		v := r.s.cellValue(rw, c)
+		if v == nil || v.Kind() == jsonlite.Null {
+			r.buf = binary.BigEndian.AppendUint32(r.buf, 0xffffffff)
+			continue
+		}
+		lenAt := len(r.buf)
+		r.buf = append(r.buf, 0, 0, 0, 0)
+		var err error
+		r.buf, err = cols[c.col].bin(r.buf, v)
+		if err != nil {
+			r.buf = r.buf[:start]
+			r.refused.add(rw.idx, fmt.Errorf("%w: column %q (%s): %v", ErrBadValue, cols[c.col].name, cols[c.col].typ.Name, err))
+			return
+		}
+		binary.BigEndian.PutUint32(r.buf[lenAt:], uint32(len(r.buf)-lenAt-4))
+	}
+	r.lines = append(r.lines, rw)
 }
 
 func (r *copyReader) encode(rw *row) {

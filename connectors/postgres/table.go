@@ -20,6 +20,7 @@ type column struct {
 	name    string
 	typ     typeInfo
 	enc     encoder
+	bin     binEnc // nil: no binary encoder, the batch goes as text
 	notNull bool
 }
 
@@ -107,6 +108,9 @@ ORDER BY a.attnum`, schema, name)
 			encType.OID = baseOID
 		}
 		c.enc = encoderFor(encType)
+		if encType.Category != 'A' {
+			c.bin = binaryEncoderFor(encType.OID)
+		}
 		t.byName[c.name] = len(t.cols)
 		fold := strings.ToLower(c.name)
 		if _, dup := t.byFold[fold]; dup {
