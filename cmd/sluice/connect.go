@@ -403,7 +403,9 @@ func addConnectClientCmds(parent *cobra.Command) {
 	restart.Flags().BoolVar(&onlyFailed, "only-failed", false, "restart only what failed")
 	cmds := []*cobra.Command{
 		{Use: "list", Short: "List connectors with their status", Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, args []string) error { return call(cmd, "GET", "/connectors?expand=status", nil) }},
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return call(cmd, "GET", "/connectors?expand=status", nil)
+			}},
 		{Use: "plugins", Short: "List connector plugins", Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, args []string) error { return call(cmd, "GET", "/connector-plugins", nil) }},
 		one("status", "Show a connector's status", "GET", "/status"),
