@@ -123,7 +123,7 @@ func windowAgg[K, V, A any](w WindowedStream[K, V], init func() A, fn func(K, V,
 		if s.vs == nil {
 			b.errorf("%s: sliding windows buffer records and need the stream's value serde; call WithSerdes first", name)
 		}
-		def := &timeStoreDef[A]{name: store, vs: aggSerde, retention: ww.size + grace, opts: storeOptsOf(o)}
+		def := &timeStoreDef[A]{name: store, vs: aggSerde, retention: grace + 1, opts: storeOptsOf(o)}
 		buf := store + "-BUFFER"
 		bdef := &timeStoreDef[V]{name: buf, vs: s.vs, retention: ww.size + grace, opts: storeOptsOf(o)}
 		b.AddStore(def)
@@ -143,7 +143,7 @@ func windowAgg[K, V, A any](w WindowedStream[K, V], init func() A, fn func(K, V,
 			if err != nil {
 				return nil, err
 			}
-			em := newEmitter(tk, ws, ks, out, o.emitFinal, grace, func(t, _ int64) (int64, int64, int64) { return t, t + ww.size, t + ww.size + 1 })
+			em := newEmitter(tk, ws, ks, out, o.emitFinal, grace, func(t, _ int64) (int64, int64, int64) { return t - ww.size, t, t + 1 })
 			if err := em.init(); err != nil {
 				return nil, err
 			}
@@ -236,8 +236,8 @@ func slidingRecv[K, V, A any](tk *Task, ws *timeStore[A], rs *timeStore[V], w Sl
 	var kb []byte
 	seq := time.Now().UnixNano()
 	type win struct {
-		start int64
-		a     A
+		end int64
+		a   A
 	}
 	var wins []win
 	return recvFunc[K, V](func(r Record[K, V]) {
@@ -268,10 +268,11 @@ func slidingRecv[K, V, A any](tk *Task, ws *timeStore[A], rs *timeStore[V], w Sl
 			tk.fail(err)
 			return
 		}
-		// Existing windows containing ts end in [ts, ts+size].
+		// Existing windows containing ts end in [ts, ts+size]; windows
+		// are stored by their end (starts may be negative).
 		wins = wins[:0]
-		if err := ws.fetch(kb, ts-w.size, ts, func(start, _ int64, a A) bool {
-			wins = append(wins, win{start, a})
+		if err := ws.fetch(kb, ts, ts+w.size, func(end, _ int64, a A) bool {
+			wins = append(wins, win{end, a})
 			return true
 		}); err != nil {
 			tk.fail(err)
@@ -279,15 +280,15 @@ func slidingRecv[K, V, A any](tk *Task, ws *timeStore[A], rs *timeStore[V], w Sl
 		}
 		own := false
 		for _, x := range wins {
-			if x.start == ts-w.size {
+			if x.end == ts {
 				own = true
 			}
 			a := f.apply(r.Key, r.Value, x.a, true)
-			if err := ws.put(kb, x.start, 0, a); err != nil {
+			if err := ws.put(kb, x.end, 0, a); err != nil {
 				tk.fail(err)
 				return
 			}
-			em.updated(r.Key, r.Timestamp, kb, x.start, 0, a)
+			em.updated(r.Key, r.Timestamp, kb, x.end, 0, a)
 		}
 		if !own {
 			var a A
@@ -300,11 +301,11 @@ func slidingRecv[K, V, A any](tk *Task, ws *timeStore[A], rs *timeStore[V], w Sl
 				tk.fail(err)
 				return
 			}
-			if err := ws.put(kb, ts-w.size, 0, a); err != nil {
+			if err := ws.put(kb, ts, 0, a); err != nil {
 				tk.fail(err)
 				return
 			}
-			em.updated(r.Key, r.Timestamp, kb, ts-w.size, 0, a)
+			em.updated(r.Key, r.Timestamp, kb, ts, 0, a)
 		}
 		em.closeUpTo(closeTime)
 		tk.fail(ws.expire())
