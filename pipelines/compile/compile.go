@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -134,7 +133,7 @@ func (c *compiler) compile() error {
 	f := c.read(from)
 	f, ended := c.steps(f, p.Steps, "")
 	if !ended {
-		c.sink(f, p.To, "to")
+		c.sink(f, p.To, "")
 	}
 	if len(c.dlq) > 0 {
 		d := c.dlq[0]
@@ -273,7 +272,7 @@ func (c *compiler) extractor(s *pipelines.Source) func(string, Value, int64) int
 
 // sink writes a flow to sinks.
 func (c *compiler) sink(f flow, refs []pipelines.Ref, path string) {
-	for i, r := range refs {
+	for _, r := range refs {
 		var s *pipelines.Sink
 		for _, x := range c.p.Sinks {
 			if x.Name == r.Name {
@@ -288,7 +287,10 @@ func (c *compiler) sink(f flow, refs []pipelines.Ref, path string) {
 		if !c.sinkSeen(s.Name) {
 			c.connector(s.Name, "sink", s.Connector, s.Config, topic)
 		}
-		name := fmt.Sprintf("sink-%s-%s", s.Name, strings.Trim(path+"."+fmt.Sprint(i), "."))
+		name := "to-" + s.Name
+		if path != "" {
+			name += "-" + path
+		}
 		f.s.WithSerdes(operators.String, valueSerde(f.fields)).To(topic, operators.Named(name))
 	}
 }

@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -25,9 +26,10 @@ func (c *compiler) run(e *pipelines.Expr, v Value) (any, error) {
 // (whose branches wrote to their sinks).
 func (c *compiler) steps(f flow, steps []pipelines.Step, path string) (flow, bool) {
 	var stage []pipelines.Step
+	stageAt := 0
 	flush := func() {
 		if len(stage) > 0 {
-			f = c.stage(f, stage, path)
+			f = c.stage(f, stage, fmt.Sprintf("%s%d", path, stageAt))
 			stage = nil
 		}
 	}
@@ -35,6 +37,9 @@ func (c *compiler) steps(f flow, steps []pipelines.Step, path string) (flow, boo
 		name := fmt.Sprintf("%s-%s%d", s.Kind(), path, i)
 		switch s := s.(type) {
 		case *pipelines.FilterStep, *pipelines.MapStep, *pipelines.SetStep:
+			if len(stage) == 0 {
+				stageAt = i
+			}
 			stage = append(stage, s)
 			continue
 		}
@@ -49,7 +54,7 @@ func (c *compiler) steps(f flow, steps []pipelines.Step, path string) (flow, boo
 		case *pipelines.DedupeStep:
 			f = c.dedupe(f, s, name)
 		case *pipelines.RouteStep:
-			c.route(f, s, fmt.Sprintf("%s%d.", path, i))
+			c.route(f, s, fmt.Sprintf("%s%d", path, i))
 			return f, true
 		}
 		if fs := c.p.StepFields(s); fs != nil || s.Kind() == "window" {
@@ -92,8 +97,9 @@ type stageOp struct {
 // when the pipeline has a dead-letter topic.
 const errMarker = "\x00sluice.error"
 
-// stage fuses consecutive filter, map and set steps into one operator.
-func (c *compiler) stage(f flow, steps []pipelines.Step, path string) flow {
+// stage fuses consecutive filter, map and set steps into one operator,
+// named after them and the position of the first ("filter+map-0").
+func (c *compiler) stage(f flow, steps []pipelines.Step, at string) flow {
 	var ops []stageOp
 	for _, s := range steps {
 		ops = append(ops, stageOpOf(s))
@@ -106,7 +112,11 @@ func (c *compiler) stage(f flow, steps []pipelines.Step, path string) flow {
 	}
 	dlq := c.p.DeadLetterTopic != ""
 	errs := c.errs
-	name := fmt.Sprintf("stage-%s%s", path, steps[0].Kind())
+	kinds := make([]string, len(steps))
+	for i, s := range steps {
+		kinds[i] = s.Kind()
+	}
+	name := strings.Join(kinds, "+") + "-" + at
 	fn := func(_ string, v Value, emit func(Value)) {
 		if v == nil { // a tombstone: nothing to evaluate
 			return
@@ -234,8 +244,8 @@ func (c *compiler) route(f flow, r *pipelines.RouteStep, path string) {
 	outs := f.s.Branch(preds...)
 	for i, b := range r.Branches {
 		bf := flow{s: outs[i].WithSerdes(operators.String, valueSerde(f.fields)), fields: f.fields, rekeyed: f.rekeyed}
-		bpath := fmt.Sprintf("%sb%d.", path, i)
-		bf, _ = c.steps(bf, b.Steps, bpath)
+		bpath := fmt.Sprintf("%s.b%d", path, i)
+		bf, _ = c.steps(bf, b.Steps, bpath+".")
 		c.sink(bf, b.To, bpath)
 	}
 }
