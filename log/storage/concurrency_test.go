@@ -1,0 +1,149 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestConcurrentReadersAndWriter: readers tailing the log while the
+// writer appends, rolls and retention deletes old segments. Readers must
+// only ever see whole valid batches with increasing offsets, or
+// ErrOffsetOutOfRange for offsets retention removed. Run with -race.
+func TestConcurrentReadersAndWriter(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 8 << 10
+	cfg.RetentionBytes = 64 << 10
+	cfg.IndexIntervalBytes = 512
+	l, err := Open(t.TempDir(), cfg, Options{Logger: quietLogger(), MaxOpenFiles: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var reads atomic.Int64
+	errc := make(chan error, 8)
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			off := int64(0)
+			for ctx.Err() == nil {
+				res, err := l.Read(off, 4096, l.HighWatermark())
+				if errors.Is(err, ErrOffsetOutOfRange) {
+					off = l.LogStartOffset()
+					continue
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+				for d := res.Data; len(d) > 0; {
+					h, err := validateBatch(d, 1<<30, false)
+					if err != nil {
+						errc <- err
+						return
+					}
+					if h.LastOffset() < off {
+						errc <- errors.New("offsets went backwards")
+						return
+					}
+					off = h.LastOffset() + 1
+					d = d[h.Size():]
+				}
+				reads.Add(1)
+			}
+		}()
+	}
+	n := 3000
+	if testing.Short() {
+		n = 800
+	}
+	for i := 0; i < n; i++ {
+		if _, err := l.Append(simpleBatch(t, 1+i%4, "c", time.Now().UnixMilli()), AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		l.SetHighWatermark(l.LogEndOffset())
+		if i%50 == 0 {
+			if err := l.Maintain(time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cancel()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	if l.LogStartOffset() == 0 {
+		t.Fatal("retention never ran")
+	}
+	t.Logf("%d reads, %d segments, log start %d", reads.Load(), l.SegmentCount(), l.LogStartOffset())
+}
+
+func TestManager(t *testing.T) {
+	dir := t.TempDir()
+	m, err := OpenManager(dir, Options{Logger: quietLogger(), MaintainInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tps := []TopicPartition{{"orders", 0}, {"orders", 1}, {"a.b_c-d", 7}}
+	for _, tp := range tps {
+		l, err := m.Open(tp, DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Append(simpleBatch(t, 2, tp.String(), 1), AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m.Get(tps[0]) == nil || m.Get(TopicPartition{"nope", 0}) != nil {
+		t.Fatal("Get")
+	}
+	for _, bad := range []TopicPartition{{"../etc", 0}, {"", 0}, {"a/b", 0}, {"..", 1}, {"ok", -1}} {
+		if _, err := m.Open(bad, DefaultConfig()); err == nil {
+			t.Fatalf("opened bad partition %v", bad)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	time.Sleep(30 * time.Millisecond)
+	cancel()
+	<-done
+	if err := m.Delete(tps[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err = OpenManager(dir, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	got, err := m.OnDisk()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != tps[2] || got[1] != tps[0] {
+		t.Fatalf("OnDisk = %v", got)
+	}
+	l, err := m.Open(tps[0], DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.LogEndOffset() != 2 {
+		t.Fatalf("LEO after reopen %d", l.LogEndOffset())
+	}
+	// A second process (here: a second Manager) cannot open it.
+	m2, _ := OpenManager(dir, Options{Logger: quietLogger()})
+	if _, err := m2.Open(tps[0], DefaultConfig()); err == nil {
+		t.Fatal("partition opened twice")
+	}
+}
