@@ -49,4 +49,3 @@ func TestTopicConfig(t *testing.T) {
 		}
 	}
 }
-
