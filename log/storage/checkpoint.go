@@ -86,6 +86,13 @@ type checkpoint struct {
 	HighWatermark  int64
 	LogStartOffset int64
 	CleanerPoint   int64 // offsets below were compacted
+	// Set only by a clean Close: the active segment's base and size when
+	// its index files were written, so the next open can trust it
+	// without re-reading it. Any later change to the log rewrites the
+	// checkpoint without them.
+	CleanActiveBase int64
+	CleanActiveSize int64
+	Clean           bool
 }
 
 func (c checkpoint) encode() []byte {
@@ -95,6 +102,10 @@ func (c checkpoint) encode() []byte {
 	fmt.Fprintf(&b, "high-watermark %d\n", c.HighWatermark)
 	fmt.Fprintf(&b, "log-start-offset %d\n", c.LogStartOffset)
 	fmt.Fprintf(&b, "cleaner-point %d\n", c.CleanerPoint)
+	if c.Clean {
+		fmt.Fprintf(&b, "clean-active-base %d\n", c.CleanActiveBase)
+		fmt.Fprintf(&b, "clean-active-size %d\n", c.CleanActiveSize)
+	}
 	fmt.Fprintf(&b, "crc32c %08x\n", crc32.Checksum(b.Bytes(), crcTable))
 	return b.Bytes()
 }
@@ -135,6 +146,12 @@ func decodeCheckpoint(data []byte) (checkpoint, error) {
 			c.LogStartOffset = n
 		case "cleaner-point":
 			c.CleanerPoint = n
+		case "clean-active-base":
+			c.CleanActiveBase, c.Clean = n, true
+			continue
+		case "clean-active-size":
+			c.CleanActiveSize = n
+			continue
 		default:
 			continue
 		}

@@ -16,7 +16,7 @@ import (
 func TestConcurrentReadersAndWriter(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.SegmentBytes = 8 << 10
-	cfg.RetentionBytes = 64 << 10
+	cfg.RetentionBytes = 16 << 10
 	cfg.IndexIntervalBytes = 512
 	l, err := Open(t.TempDir(), cfg, Options{Logger: quietLogger(), MaxOpenFiles: 6})
 	if err != nil {

@@ -130,7 +130,8 @@ func FuzzSnapshotAndCheckpoint(f *testing.F) {
 	h := parseHeader(makeBatch(f, batchSpec{Records: []rec{{Value: []byte("v")}}, ProducerID: 9, BaseSequence: 0}))
 	ps.update(&h, controlMarker{})
 	f.Add(ps.encodeSnapshot(10))
-	f.Add(checkpoint{1, 2, 3, 4}.encode())
+	f.Add(checkpoint{RecoveryPoint: 1, HighWatermark: 2, LogStartOffset: 3, CleanerPoint: 4}.encode())
+	f.Add(checkpoint{RecoveryPoint: 1, Clean: true, CleanActiveBase: 7, CleanActiveSize: 100}.encode())
 	f.Add(encodeEpochs([]epochEntry{{1, 0}, {2, 10}}))
 	f.Add(encodeManifest(0, []int64{0, 10}))
 	f.Fuzz(func(t *testing.T, data []byte) {

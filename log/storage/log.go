@@ -346,7 +346,16 @@ func (l *Log) Close() error {
 			if err := l.writeSnapshotLocked(seg.w.next); err != nil {
 				errs = append(errs, err)
 			}
-			if err := l.writeCheckpointLocked(true); err != nil {
+			if len(errs) == 0 {
+				if err := syncDir(l.dir); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			ck := l.currentCheckpoint()
+			if len(errs) == 0 {
+				ck.Clean, ck.CleanActiveBase, ck.CleanActiveSize = true, seg.base, seg.size.Load()
+			}
+			if err := writeFileAtomic(filepath.Join(l.dir, checkpointFile), ck.encode(), true); err != nil {
 				errs = append(errs, err)
 			}
 		}

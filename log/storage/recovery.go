@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -73,6 +74,8 @@ func (l *Log) recover() error {
 		var cut *cutPoint
 		if i < firstScan {
 			cut, err = l.loadTrusted(seg, next)
+		} else if i == len(bases)-1 && haveCk && ck.Clean && ck.CleanActiveBase == base && l.loadCleanActive(seg, ck.CleanActiveSize) {
+			// Closed cleanly: indexes and size are as Close left them.
 		} else {
 			cut, err = l.scanSegment(seg, expect, next)
 		}
@@ -223,6 +226,52 @@ func (l *Log) loadTrusted(seg *segment, next int64) (*cutPoint, error) {
 	}
 	l.logger.Info("storage: rebuilding segment indexes", "segment", seg.name())
 	return l.scanSegment(seg, -1, next)
+}
+
+// loadCleanActive loads the active segment left by a clean Close from its
+// index files, without reading its batches, if the file still has the
+// size Close recorded and the indexes pass their checks. It reports
+// whether it did.
+func (l *Log) loadCleanActive(seg *segment, size int64) bool {
+	st, err := os.Stat(seg.path(extLog))
+	if err != nil || st.Size() != size {
+		return false
+	}
+	idx, ierr := os.ReadFile(seg.path(extIndex))
+	tidx, terr := os.ReadFile(seg.path(extTimeIndex))
+	if ierr != nil || terr != nil || !checkOffsetIndex(idx, size) || !checkTimeIndex(tidx) || (size > 0 && len(tidx) == 0) {
+		return false
+	}
+	w := &segWriter{next: seg.base, idx: idx, tidx: tidx, lastTsIx: -1}
+	// Walk the headers after the last index entry to find the end.
+	start := int64(0)
+	if n := len(idx); n > 0 {
+		start = int64(binary.BigEndian.Uint32(idx[n-4:]))
+	}
+	f, err := os.Open(seg.path(extLog))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	err = forEachHeader(f, start, size, func(pos int64, h *header) error {
+		w.next = h.LastOffset() + 1
+		return nil
+	})
+	w.sinceIdx = int(size - start)
+	if err != nil {
+		return false
+	}
+	if ts, rel, ok := lastTimeEntry(tidx); ok {
+		seg.maxTs.Store(ts)
+		seg.maxTsOff.Store(seg.base + int64(rel))
+		w.lastTsIx = ts
+	}
+	seg.w = w
+	seg.size.Store(size)
+	i, t := idx, tidx
+	seg.idx.Store(&i)
+	seg.tidx.Store(&t)
+	return true
 }
 
 // scanSegment validates every batch of seg, building its in-memory
