@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -59,8 +60,14 @@ func (t *sinkTask) run(ctx context.Context) error {
 	if e.cfg.String(KeyAutoOffsetReset) == "latest" {
 		reset = kgo.NewOffset().AtEnd()
 	}
+	// Static membership: a worker that crashes and comes back takes its
+	// partitions back at once instead of waiting out the session timeout.
+	// A graceful stop leaves the group explicitly (below).
+	instance := fmt.Sprintf("%s-%s-%d", w.cfg.WorkerID, e.connector, e.id)
+	group := "connect-" + e.connector
 	opts := []kgo.Opt{
-		kgo.ConsumerGroup("connect-" + e.connector),
+		kgo.ConsumerGroup(group),
+		kgo.InstanceID(instance),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(reset),
@@ -85,7 +92,16 @@ func (t *sinkTask) run(ctx context.Context) error {
 	t.cl = cl
 	defer func() {
 		cl.AllowRebalance()
-		cl.Close() // leaves the group; onRevoked flushes and commits
+		cl.Close() // onRevoked flushes and commits
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
+		defer cancel()
+		resp, err := w.store.adm.LeaveGroup(lctx, kadm.LeaveGroup(group).InstanceIDs(instance).Reason("connect task stopped"))
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil && !errors.Is(err, kerr.UnknownMemberID) {
+			e.log.Warn("leave consumer group", "group", group, "instance", instance, "err", err)
+		}
 	}()
 	t.setState(StateRunning, "")
 	t.lastFlush = time.Now()
