@@ -39,8 +39,16 @@ func (l *Log) Append(records []byte, o AppendOptions) (AppendInfo, error) {
 		if err != nil {
 			return AppendInfo{}, l.errf("batch %d at byte %d: %w", len(hs), pos, err)
 		}
-		if h.IsControl() && o.Origin == OriginClient {
-			return AppendInfo{}, l.errf("batch %d: control batches may not be produced by clients: %w", len(hs), ErrInvalidRecord)
+		if h.IsControl() {
+			if o.Origin == OriginClient {
+				return AppendInfo{}, l.errf("batch %d: control batches may not be produced by clients: %w", len(hs), ErrInvalidRecord)
+			}
+			if _, err := parseControlMarker(records[pos:pos+h.Size()], &h); err != nil {
+				return AppendInfo{}, l.errf("batch %d: %w", len(hs), err)
+			}
+			if !h.HasProducer() {
+				return AppendInfo{}, l.errf("batch %d: control batch without a producer id: %w", len(hs), ErrInvalidRecord)
+			}
 		}
 		if cfg.TimestampType == CreateTime && !h.IsControl() {
 			if err := checkTimestamps(&h, cfg, now); err != nil {

@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -105,4 +107,12 @@ func splitBatches(t testing.TB, data []byte) []header {
 		data = data[h.Size():]
 	}
 	return hs
+}
+
+func removeGlob(t testing.TB, dir, pattern string) {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, pattern))
+	for _, p := range m {
+		os.Remove(p)
+	}
 }

@@ -77,8 +77,14 @@ func Open(dir string, cfg Config, opt Options) (*Log, error) {
 }
 
 func openLog(dir string, cfg Config, opt Options, cache *fileCache) (*Log, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open log %s: %w", dir, err)
+		}
+		// Make the new directory's entry durable.
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return nil, fmt.Errorf("open log %s: %w", dir, err)
+		}
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
