@@ -1,10 +1,14 @@
 package worker_test
 
 import (
+	"context"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connectors/worker"
 )
@@ -61,5 +65,61 @@ func TestFileRoundTripAndResume(t *testing.T) {
 	w.call("GET", "/connectors/src/offsets", nil, &offs)
 	if len(offs.Offsets) != 1 || offs.Offsets[0].Partition["partition"] != in {
 		t.Fatalf("source offsets %+v", offs)
+	}
+}
+
+// TestSinkTasksSharePartitions: tasks.max=2 runs two group members that
+// split a four-partition topic; together they write every record once.
+func TestSinkTasksSharePartitions(t *testing.T) {
+	b := startBroker(t)
+	cl := client(t, b.Addr)
+	createTopic(t, cl, "wide", 4)
+	want := lines(400, 0)
+	dir := t.TempDir()
+	w := startWorker(t, b.Addr)
+	w.create("dst", map[string]string{"connector.class": "file-sink", "file": filepath.Join(dir, "out.jsonl"),
+		"topics": "wide", "tasks.max": "2"})
+	st := w.waitState("dst", worker.StateRunning)
+	if len(st.Tasks) != 2 {
+		t.Fatalf("tasks %+v", st.Tasks)
+	}
+	adm := kadm.NewClient(cl)
+	waitFor(t, "both members assigned", func() bool {
+		groups, err := adm.DescribeGroups(context.Background(), "connect-dst")
+		if err != nil {
+			return false
+		}
+		g := groups["connect-dst"]
+		if g.State != "Stable" || len(g.Members) != 2 {
+			return false
+		}
+		for _, m := range g.Members {
+			if a, ok := m.Assigned.AsConsumer(); !ok || len(a.Topics) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	rr := client(t, b.Addr, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	produce(t, rr, "wide", want...)
+	var got []string
+	waitFor(t, "all records", func() bool {
+		got = append(readLines(filepath.Join(dir, "out.jsonl")), readLines(filepath.Join(dir, "out-task1.jsonl"))...)
+		return len(got) >= len(want)
+	})
+	if len(got) != len(want) {
+		t.Fatalf("%d records written, want %d", len(got), len(want))
+	}
+	seen := map[string]bool{}
+	for _, l := range got {
+		seen[l] = true
+	}
+	for _, l := range want {
+		if !seen[l] {
+			t.Fatalf("missing %s", l)
+		}
+	}
+	if len(readLines(filepath.Join(dir, "out.jsonl"))) == 0 || len(readLines(filepath.Join(dir, "out-task1.jsonl"))) == 0 {
+		t.Fatalf("one task got every partition")
 	}
 }
