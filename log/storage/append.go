@@ -20,9 +20,16 @@ import (
 // the original offsets and writes nothing; a gap is ErrOutOfOrderSequence.
 // With flush.messages reached (1 = every batch) the data is fsynced before
 // Append returns. Nothing is readable until Append has written it whole.
-func (l *Log) Append(records []byte, o AppendOptions) (AppendInfo, error) {
+func (l *Log) Append(records []byte, o AppendOptions) (info AppendInfo, err error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	defer func() {
+		if err != nil {
+			l.metrics.appendRejected.Inc()
+		} else if info.Duplicate {
+			l.metrics.duplicates.Inc()
+		}
+	}()
 	if err := l.writable(); err != nil {
 		return AppendInfo{}, err
 	}
@@ -81,7 +88,7 @@ func (l *Log) Append(records []byte, o AppendOptions) (AppendInfo, error) {
 		}
 	}
 
-	info := AppendInfo{BaseOffset: l.leo.Load(), LogAppendTime: -1}
+	info = AppendInfo{BaseOffset: l.leo.Load(), LogAppendTime: -1}
 	off := info.BaseOffset
 	nowMs := now.UnixMilli()
 	for i, pos := 0, 0; i < len(hs); i++ {
@@ -221,6 +228,9 @@ func (l *Log) writeBatches(data []byte, hs []header, now time.Time, cfg *Config)
 	}
 	seg.size.Store(p)
 	l.leo.Store(w.next)
+	l.metrics.appendBytes.Add(float64(len(data)))
+	l.metrics.appendBatches.Add(float64(len(hs)))
+	l.metrics.appendRecords.Add(float64(records))
 	return nil
 }
 
@@ -320,6 +330,7 @@ func (l *Log) roll(base int64, now time.Time) error {
 	}
 	ns = append(ns, seg)
 	l.segs.Store(&ns)
+	l.metrics.rolls.Inc()
 	l.recoveryPoint = base
 	if l.leo.Load() < base {
 		l.leo.Store(base)

@@ -102,6 +102,8 @@ func (l *Log) compact(now time.Time, cfg *Config) error {
 		before += b
 		after += a
 	}
+	l.metrics.compactions.Inc()
+	l.metrics.compactedBytes.Add(float64(before - after))
 	l.wmu.Lock()
 	l.cleanerPoint = max(l.cleanerPoint, cleanedUpTo)
 	err = l.writeCheckpointLocked(false)

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestConcurrentReadersAndWriter: readers tailing the log while the
@@ -145,5 +147,46 @@ func TestManager(t *testing.T) {
 	m2, _ := OpenManager(dir, Options{Logger: quietLogger()})
 	if _, err := m2.Open(tps[0], DefaultConfig()); err == nil {
 		t.Fatal("partition opened twice")
+	}
+}
+
+func TestMetricsExported(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := OpenManager(t.TempDir(), Options{Logger: quietLogger(), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	l, err := m.Open(TopicPartition{"t", 3}, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(simpleBatch(t, 4, "m", 1), AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	l.Append([]byte("junk"), AppendOptions{})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.GetCounter() != nil:
+				vals[mf.GetName()] += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				vals[mf.GetName()] += m.GetGauge().GetValue()
+			}
+		}
+	}
+	for name, want := range map[string]float64{
+		"sluice_storage_append_records_total":     4,
+		"sluice_storage_append_rejected_total":    1,
+		"sluice_storage_partition_log_end_offset": 4,
+	} {
+		if vals[name] != want {
+			t.Errorf("%s = %v, want %v", name, vals[name], want)
+		}
 	}
 }

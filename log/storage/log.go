@@ -29,6 +29,7 @@ type Log struct {
 	logger    *slog.Logger
 	cache     *fileCache
 	ownsCache bool
+	metrics   *metrics
 	lock      *os.File // flock'd: one process per partition directory
 	cfg       atomic.Pointer[Config]
 
@@ -69,14 +70,15 @@ type Log struct {
 // process may have a partition directory open.
 func Open(dir string, cfg Config, opt Options) (*Log, error) {
 	opt = opt.withDefaults()
-	l, err := openLog(dir, cfg, opt, newFileCache(opt.MaxOpenFiles))
+	cache := newFileCache(opt.MaxOpenFiles)
+	l, err := openLog(dir, cfg, opt, cache, newMetrics(opt.Registerer, cache))
 	if l != nil {
 		l.ownsCache = true
 	}
 	return l, err
 }
 
-func openLog(dir string, cfg Config, opt Options, cache *fileCache) (*Log, error) {
+func openLog(dir string, cfg Config, opt Options, cache *fileCache, m *metrics) (*Log, error) {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("open log %s: %w", dir, err)
@@ -99,6 +101,7 @@ func openLog(dir string, cfg Config, opt Options, cache *fileCache) (*Log, error
 		opt:       opt,
 		logger:    opt.Logger.With("partition", filepath.Base(dir)),
 		cache:     cache,
+		metrics:   m,
 		lock:      lock,
 		producers: newProducerState(),
 	}
@@ -288,9 +291,11 @@ func (l *Log) flushLocked() error {
 	if l.recoveryPoint >= seg.w.next && l.unflushed == 0 {
 		return nil
 	}
+	start := time.Now()
 	if err := fdatasync(seg.w.f); err != nil {
 		return l.fail(fmt.Errorf("fsync %s: %w", seg.name(), err))
 	}
+	l.metrics.observeFsync(start)
 	l.recoveryPoint = seg.w.next
 	l.unflushed = 0
 	return nil

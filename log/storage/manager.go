@@ -28,6 +28,7 @@ type Manager struct {
 	dataDir string
 	opt     Options
 	cache   *fileCache
+	metrics *metrics
 
 	mu     sync.Mutex
 	logs   map[TopicPartition]*Log
@@ -53,7 +54,14 @@ func OpenManager(dataDir string, opt Options) (*Manager, error) {
 			}
 		}
 	}
-	return &Manager{dataDir: dataDir, opt: opt, cache: newFileCache(opt.MaxOpenFiles), logs: map[TopicPartition]*Log{}}, nil
+	cache := newFileCache(opt.MaxOpenFiles)
+	m := &Manager{dataDir: dataDir, opt: opt, cache: cache, metrics: newMetrics(opt.Registerer, cache), logs: map[TopicPartition]*Log{}}
+	if opt.Registerer != nil {
+		if err := opt.Registerer.Register(newPartitionCollector(m)); err != nil {
+			return nil, fmt.Errorf("register storage metrics: %w", err)
+		}
+	}
+	return m, nil
 }
 
 const deletedSuffix = ".deleted"
@@ -97,7 +105,7 @@ func (m *Manager) Open(tp TopicPartition, cfg Config) (*Log, error) {
 		l.SetConfig(cfg)
 		return l, nil
 	}
-	l, err := openLog(m.dir(tp), cfg, m.opt, m.cache)
+	l, err := openLog(m.dir(tp), cfg, m.opt, m.cache, m.metrics)
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: %w", tp, err)
 	}

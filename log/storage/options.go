@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"time"
 )
@@ -39,6 +40,9 @@ type Options struct {
 	// MaintainInterval is how often Manager.Run calls Maintain on every
 	// log. 0 means DefaultMaintainInterval.
 	MaintainInterval time.Duration
+	// Registerer, when set, receives the engine's Prometheus metrics
+	// (sluice_storage_*), including per-partition gauges for a Manager.
+	Registerer prometheus.Registerer
 	// Now is the clock for LogAppendTime, segment.ms and retention. nil
 	// means time.Now.
 	Now func() time.Time

@@ -117,6 +117,7 @@ func (l *Log) readSegment(seg *segment, offset int64, maxBytes int, maxOffset in
 		if !l.opt.SkipReadVerify {
 			if crc32.Checksum(b[offAttributes:size], crcTable) != binary.BigEndian.Uint32(b[offCRC:]) || b[offMagic] != 2 {
 				if end == 0 {
+					l.metrics.corruptReads.Inc()
 					l.logger.Error("storage: corrupt batch on disk; refusing to serve it", "segment", seg.name(), "position", pos, "offset", offset)
 					return nil, true, fmt.Errorf("segment %s position %d: stored batch fails its CRC: %w", seg.name(), pos, ErrCorruptBatch)
 				}

@@ -356,6 +356,7 @@ func (l *Log) cutTail(seg *segment, cut *cutPoint, later []int64) error {
 	if seg.w != nil {
 		next = seg.w.next
 	}
+	l.metrics.recoveryCut.Add(float64(cutBytes))
 	l.logger.Warn("storage: recovery truncated an invalid tail",
 		"segment", seg.name(), "position", cut.pos, "reason", cut.reason.Error(),
 		"first_lost_offset", next, "bytes_removed", cutBytes, "segments_removed", removed)

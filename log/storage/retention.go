@@ -145,6 +145,7 @@ func (l *Log) deleteOldest(n int, why string) error {
 			}
 		}
 	}
+	l.metrics.segmentsDeleted.WithLabelValues(why).Add(float64(n))
 	l.logger.Info("storage: deleted segments", "reason", why, "segments", n, "bytes", bytes, "log_start_offset", newStart)
 	return nil
 }
