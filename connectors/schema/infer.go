@@ -293,3 +293,16 @@ func numRank(dt arrow.DataType) int {
 	}
 	return 0
 }
+
+// NullFields returns the fields that were only ever null (or absent after
+// appearing as null): Schema types them as string for want of evidence, and
+// a caller merging schemas over time may let later values decide.
+func (in *Inferrer) NullFields() map[string]bool {
+	out := map[string]bool{}
+	for _, f := range in.fields {
+		if f.k == kNull {
+			out[f.name] = true
+		}
+	}
+	return out
+}

@@ -32,6 +32,7 @@ type sinkTask struct {
 	committed connectors.Offsets // last offsets committed to the group
 	lastFlush time.Time
 	cbErr     error // a fatal error raised inside a rebalance callback
+	inferred  map[connectors.TopicPartition]*inferredSchema
 }
 
 func (t *sinkTask) label() []string { return []string{t.env.connector, strconv.Itoa(t.env.id)} }
@@ -402,6 +403,7 @@ func (t *sinkTask) dropPartitions(ctx context.Context, gone map[string][]int32) 
 	for _, tp := range list {
 		delete(t.written, tp)
 		delete(t.committed, tp)
+		delete(t.inferred, tp)
 	}
 	if pa, ok := t.sink.(connectors.PartitionAware); ok && len(list) > 0 {
 		if err := pa.Revoked(ctx, list); err != nil {
