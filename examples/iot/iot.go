@@ -110,7 +110,7 @@ func Generate(cfg Config, fn func(Reading) error) error {
 		for i := range sensors {
 			s := &sensors[i]
 			// readings of one round are spread over the interval, in order
-			ts := t.Add(time.Duration(i) * cfg.Interval / time.Duration(len(sensors)+1))
+			ts := t.Add((time.Duration(i) * cfg.Interval / time.Duration(len(sensors)+1)).Truncate(time.Millisecond))
 			phase := float64(ts.Sub(cfg.Start)) / float64(time.Hour)
 			temp := s.base + 1.5*math.Sin(2*math.Pi*phase) + rng.NormFloat64()*0.4
 			if !s.faultFrom.IsZero() && !ts.Before(s.faultFrom) && ts.Before(s.faultTo) {

@@ -270,8 +270,10 @@ func (c *compiler) extractor(s *pipelines.Source) func(string, Value, int64) int
 	}
 }
 
-// sink writes a flow to sinks.
+// sink writes a flow to sinks. Sinks that share a topic (a topic sink and
+// a connector reading that topic) get the records once.
 func (c *compiler) sink(f flow, refs []pipelines.Ref, path string) {
+	written := map[string]bool{}
 	for _, r := range refs {
 		var s *pipelines.Sink
 		for _, x := range c.p.Sinks {
@@ -287,6 +289,10 @@ func (c *compiler) sink(f flow, refs []pipelines.Ref, path string) {
 		if !c.sinkSeen(s.Name) {
 			c.connector(s.Name, "sink", s.Connector, s.Config, topic)
 		}
+		if written[topic] {
+			continue
+		}
+		written[topic] = true
 		name := "to-" + s.Name
 		if path != "" {
 			name += "-" + path
