@@ -60,8 +60,8 @@ func isTransient(err error) bool {
 			return true
 		case pgErr.Code == "55P03": // lock not available
 			return true
-		case pgErr.Code == "55000" && strings.Contains(pgErr.Message, "is active for PID"):
-			return true // replication slot still held by a previous connection
+		case pgErr.Code == "55006": // object in use: a replication slot still held by a previous connection
+			return true
 		}
 		return false
 	}
