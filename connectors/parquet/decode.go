@@ -26,6 +26,10 @@ type rowDecoder struct {
 	fields []*decNode
 	schema *arrow.Schema
 	cur    cursor
+
+	// keyIndex is the top-level field whose JSON text appendJSON notes in
+	// keyStart:keyEnd (relative to the row's start), or -1.
+	keyIndex, keyStart, keyEnd int
 }
 
 type decKind int
@@ -102,7 +106,7 @@ func (c *cursor) skip(cols []int) {
 
 // newRowDecoder builds the decoder of a file's schema.
 func newRowDecoder(s *pq.Schema) (*rowDecoder, error) {
-	d := &rowDecoder{}
+	d := &rowDecoder{keyIndex: -1}
 	var fields []arrow.Field
 	b := &decBuilder{}
 	for _, f := range s.Fields() {
@@ -123,16 +127,40 @@ func newRowDecoder(s *pq.Schema) (*rowDecoder, error) {
 // appendJSON appends row as a JSON object.
 func (d *rowDecoder) appendJSON(buf []byte, row pq.Row) []byte {
 	d.cur.reset(row)
+	base := len(buf)
 	buf = append(buf, '{')
 	for i, n := range d.fields {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = strconv.AppendQuote(buf, d.names[i])
+		buf = appendJSONString(buf, d.names[i])
 		buf = append(buf, ':')
+		start := len(buf)
 		buf = n.decode(&d.cur, buf)
+		if i == d.keyIndex {
+			d.keyStart, d.keyEnd = start-base, len(buf)-base
+		}
 	}
 	return append(buf, '}')
+}
+
+// key returns the key field of the row last written by appendJSON into
+// row: a string's text, any other value's JSON text, nil for null.
+func (d *rowDecoder) key(row []byte) []byte {
+	if d.keyIndex < 0 || d.keyEnd > len(row) {
+		return nil
+	}
+	raw := row[d.keyStart:d.keyEnd]
+	if string(raw) == "null" {
+		return nil
+	}
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err == nil {
+			return []byte(s)
+		}
+	}
+	return append([]byte(nil), raw...)
 }
 
 func (n *decNode) decode(c *cursor, buf []byte) []byte {
@@ -149,7 +177,7 @@ func (n *decNode) decode(c *cursor, buf []byte) []byte {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = strconv.AppendQuote(buf, n.names[i])
+			buf = appendJSONString(buf, n.names[i])
 			buf = append(buf, ':')
 			buf = ch.decode(c, buf)
 		}
@@ -190,7 +218,7 @@ func (n *decNode) decodeEntry(c *cursor, buf []byte) []byte {
 	buf = key.decode(c, buf)
 	if len(buf) == start || buf[start] != '"' {
 		text := string(buf[start:])
-		buf = strconv.AppendQuote(buf[:start], text)
+		buf = appendJSONString(buf[:start], text)
 	}
 	buf = append(buf, ':')
 	return val.decode(c, buf)
@@ -507,7 +535,7 @@ func appendStringValue(buf []byte, v pq.Value) []byte {
 	if !utf8.Valid(b) {
 		return appendBinaryValue(buf, v)
 	}
-	return strconv.AppendQuote(buf, string(b))
+	return appendJSONString(buf, string(b))
 }
 
 // appendJSONValue embeds a JSON column's text as a JSON value; text that is
@@ -638,4 +666,49 @@ func formatScaled(n *big.Int, scale int) string {
 		s = "0" + s
 	}
 	return neg + s[:len(s)-scale] + "." + s[len(s)-scale:]
+}
+
+// appendJSONString appends s as a JSON string. (strconv.AppendQuote is
+// Go syntax: its \x and \a escapes are not JSON.) s must be valid UTF-8;
+// callers check, and invalid bytes are replaced.
+func appendJSONString(buf []byte, s string) []byte {
+	const hexdigits = "0123456789abcdef"
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				buf = append(buf, s[start:i]...)
+				buf = append(buf, `\ufffd`...)
+				i += size
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		buf = append(buf, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			buf = append(buf, '\\', c)
+		case '\n':
+			buf = append(buf, '\\', 'n')
+		case '\r':
+			buf = append(buf, '\\', 'r')
+		case '\t':
+			buf = append(buf, '\\', 't')
+		default:
+			buf = append(buf, '\\', 'u', '0', '0', hexdigits[c>>4], hexdigits[c&0xf])
+		}
+		i++
+		start = i
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
 }
