@@ -38,7 +38,6 @@ connections.max.idle.ms, group.initial.rebalance.delay.ms); flags override
 the file. SIGTERM or SIGINT shuts down gracefully, flushing every log.`,
 		Example: `  sluice serve --data-dir ./data --listen 127.0.0.1:9092
   sluice serve --config broker.properties --metrics-listen 127.0.0.1:9644`,
-		Args: cobra.NoArgs,
 		// Flags are parsed in RunE, after extensions registered in other
 		// files' init functions have added theirs (init order across
 		// files is not something to rely on).

@@ -171,6 +171,10 @@ func (b *Broker) fillFetchResponse(resp *kmsg.FetchResponse, reads []partitionRe
 		fp.ErrorCode = pr.code
 		fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset = pr.hw, pr.lso, pr.start
 		fp.RecordBatches = pr.data
+		if fp.RecordBatches == nil {
+			// Empty, not null: librdkafka cannot parse a null record set.
+			fp.RecordBatches = []byte{}
+		}
 		b.metrics.fetchedBytes.Add(float64(len(pr.data)))
 		cur.Partitions = append(cur.Partitions, fp)
 	}
