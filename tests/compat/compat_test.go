@@ -3,6 +3,8 @@ package compat
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -58,29 +60,39 @@ func (s *scenario) afterRestart() []kv { return append(append([]kv{}, s.afterOld
 
 // collector gathers what group members consumed, from any goroutine.
 type collector struct {
-	ch chan kv
+	ch chan consumed
 }
 
-func newCollector() *collector { return &collector{ch: make(chan kv, 10000)} }
+type consumed struct {
+	member int
+	kv
+}
 
-func (c *collector) add(r kv) { c.ch <- r }
+func newCollector() *collector { return &collector{ch: make(chan consumed, 10000)} }
+
+// add reports that member consumed (and committed) r.
+func (c *collector) add(member int, r kv) { c.ch <- consumed{member, r} }
 
 // await receives until every wanted record arrived (or the timeout), then
 // keeps listening for a short grace period so that late duplicates or
-// strays show up, and fails unless exactly want arrived, each once.
-func (c *collector) await(t *testing.T, what string, want []kv) {
+// strays show up, and fails unless exactly want arrived, each once. It
+// returns how many records each member reported.
+func (c *collector) await(t *testing.T, what string, want []kv) map[int]int {
 	t.Helper()
 	wantSet := map[kv]bool{}
 	for _, r := range want {
 		wantSet[r] = true
 	}
 	var got []kv
+	perMember := map[int]int{}
 	missing := len(wantSet)
 	seen := map[kv]bool{}
 	deadline := time.After(waitTimeout)
 	for missing > 0 {
 		select {
-		case r := <-c.ch:
+		case m := <-c.ch:
+			r := m.kv
+			perMember[m.member]++
 			got = append(got, r)
 			if wantSet[r] && !seen[r] {
 				missing--
@@ -94,13 +106,15 @@ func (c *collector) await(t *testing.T, what string, want []kv) {
 	grace := time.After(750 * time.Millisecond)
 	for done := false; !done; {
 		select {
-		case r := <-c.ch:
-			got = append(got, r)
+		case m := <-c.ch:
+			perMember[m.member]++
+			got = append(got, m.kv)
 		case <-grace:
 			done = true
 		}
 	}
 	assertExactly(t, what, got, want)
+	return perMember
 }
 
 // assertExactly fails the test unless got holds every record of want once
@@ -232,24 +246,46 @@ type client struct {
 	startMember func(t *testing.T, addr string, s *scenario, c *collector, id int) member
 }
 
+// brokerConfig writes the broker settings of the scenario: like Kafka
+// (which waits 3s by default), the first rebalance of an empty group waits
+// a moment for more members, so that two members started together after the
+// restart share the partitions from the first generation on.
+func brokerConfig(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "broker.properties")
+	if err := os.WriteFile(p, []byte("group.initial.rebalance.delay.ms=1000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // runScenario is the compatibility story every client must pass.
 func runScenario(t *testing.T, name string, cl client) {
 	if testing.Short() {
 		t.Skip("starts sluice serve and real clients")
 	}
-	b := brokertest.Start(t)
+	start := time.Now()
+	logf := func(format string, args ...any) {
+		t.Helper()
+		t.Logf("%5.1fs %s: %s", time.Since(start).Seconds(), name, fmt.Sprintf(format, args...))
+	}
+	b := brokertest.Start(t, "--config", brokerConfig(t))
 	s := newScenario(name)
 	cl.createTopic(t, b.Addr, s)
-	t.Logf("%s: topic %s created on %s", name, s.topic, b.Addr)
+	logf("topic %s created on %s", s.topic, b.Addr)
 
 	// Phase 1: two members split the partitions, then records arrive.
 	c := newCollector()
 	m1 := cl.startMember(t, b.Addr, s, c, 1)
 	m2 := cl.startMember(t, b.Addr, s, c, 2)
 	waitForMembers(t, b.Addr, s.group, 2)
-	t.Logf("%s: two members joined; producing", name)
+	logf("two members joined; producing")
 	cl.produce(t, b.Addr, s, s.before)
-	c.await(t, "before restart", s.before)
+	perMember := c.await(t, "before restart", s.before)
+	if perMember[1] == 0 || perMember[2] == 0 {
+		t.Fatalf("before restart: members consumed %v; want both to take part", perMember)
+	}
+	logf("consumed everything (per member: %v); stopping members", perMember)
 	m1.stop()
 	m2.stop()
 	assertCommittedToEnd(t, b.Addr, s)
@@ -257,7 +293,7 @@ func runScenario(t *testing.T, name string, cl client) {
 	// Records written before the restart must survive it; the group's
 	// committed offsets too.
 	cl.produce(t, b.Addr, s, s.afterOld)
-	t.Logf("%s: phase 1 consumed and committed; restarting the broker", name)
+	logf("phase 1 consumed and committed; restarting the broker")
 	b.Restart()
 	cl.produce(t, b.Addr, s, s.afterNew)
 
@@ -266,10 +302,15 @@ func runScenario(t *testing.T, name string, cl client) {
 	c = newCollector()
 	m1 = cl.startMember(t, b.Addr, s, c, 3)
 	m2 = cl.startMember(t, b.Addr, s, c, 4)
-	t.Logf("%s: broker restarted; resuming the group", name)
-	c.await(t, "after restart", s.afterRestart())
+	logf("broker restarted; resuming the group")
+	perMember = c.await(t, "after restart", s.afterRestart())
+	if perMember[3] == 0 || perMember[4] == 0 {
+		t.Fatalf("after restart: members consumed %v; want both to take part", perMember)
+	}
+	logf("consumed everything (per member: %v); checking the group", perMember)
 	waitForMembers(t, b.Addr, s.group, 2)
 	m1.stop()
 	m2.stop()
+	logf("members stopped")
 	assertCommittedToEnd(t, b.Addr, s)
 }

@@ -86,7 +86,7 @@ var franzGo = client{
 						return
 					}
 					for _, r := range recs {
-						c.add(kv{string(r.Key), string(r.Value)})
+						c.add(id, kv{string(r.Key), string(r.Value)})
 					}
 				}
 				cl.AllowRebalance()
