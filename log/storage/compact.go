@@ -103,7 +103,7 @@ func (l *Log) compact(now time.Time, cfg *Config) error {
 		after += a
 	}
 	l.metrics.compactions.Inc()
-	l.metrics.compactedBytes.Add(float64(before - after))
+	l.metrics.compactedBytes.Add(float64(max(before-after, 0)))
 	l.wmu.Lock()
 	l.cleanerPoint = max(l.cleanerPoint, cleanedUpTo)
 	err = l.writeCheckpointLocked(false)

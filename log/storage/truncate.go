@@ -37,14 +37,32 @@ func (l *Log) TruncateTo(offset int64) error {
 
 func (l *Log) truncateLocked(offset int64) error {
 	segs := l.segments()
-	full := offset <= l.logStart.Load()
-	keep := 0 // index of the segment that becomes active
-	if full {
-		keep = -1
-	} else {
+	start := l.logStart.Load()
+	full := offset <= start
+	keep := 0        // index of the segment that becomes active
+	pos := int64(-1) // where it is cut; -1: nothing to cut in it
+	if !full {
 		for keep+1 < len(segs) && segs[keep+1].base <= offset {
 			keep++
 		}
+		h, mem, err := l.cache.acquire(segs[keep])
+		if err != nil {
+			return err
+		}
+		var hd header
+		pos, hd, err = findBatch(h, mem, segs[keep], offset, segs[keep].size.Load())
+		l.cache.release(h)
+		if err != nil {
+			return err
+		}
+		if pos >= 0 && hd.BaseOffset < start {
+			// The batch holding offset starts below the log start
+			// (DeleteRecords moved it mid-batch): nothing readable remains.
+			full = true
+		}
+	}
+	if full {
+		keep = -1
 	}
 	// Delete the segments after keep, newest first.
 	for i := len(segs) - 1; i > keep; i-- {
@@ -69,16 +87,6 @@ func (l *Log) truncateLocked(offset int64) error {
 		f.Close()
 	} else {
 		old := segs[keep]
-		// Where does the batch holding offset start?
-		h, mem, err := l.cache.acquire(old)
-		if err != nil {
-			return err
-		}
-		pos, _, err := findBatch(h, mem, old, offset, old.size.Load())
-		l.cache.release(h)
-		if err != nil {
-			return err
-		}
 		if old.w != nil {
 			old.w.f = nil
 		}
