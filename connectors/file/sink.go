@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -33,13 +34,15 @@ type Sink struct {
 	checkpoint string // path of the checkpoint file
 
 	f        *os.File
-	size     int64 // bytes in the active file
+	w        *bufio.Writer // buffers f; flushed before every fsync
+	size     int64         // bytes in the active file (buffered included)
 	opened   time.Time
 	seq      int // number of the next rotated file
 	offsets  connectors.Offsets
 	dirty    bool
 	buf      bytes.Buffer
 	wroteHdr bool
+	broken   bool
 }
 
 var (
@@ -134,6 +137,11 @@ func (s *Sink) openActive() error {
 		return fmt.Errorf("file sink: %w", err)
 	}
 	s.f, s.size, s.opened = f, fi.Size(), time.Now()
+	if s.w == nil {
+		s.w = bufio.NewWriterSize(f, 256<<10)
+	} else {
+		s.w.Reset(f)
+	}
 	s.wroteHdr = s.size > 0
 	return nil
 }
@@ -240,7 +248,7 @@ func (s *Sink) Write(ctx context.Context, batch []connectors.Record) error {
 			if err := s.encode(&s.buf, r.Value); err != nil {
 				refused.Add(i, err)
 			} else if err := s.append(s.buf.Bytes()); err != nil {
-				return connectors.Retriable(err)
+				return err
 			}
 		}
 		s.offsets[tp] = r.Offset + 1
@@ -248,7 +256,7 @@ func (s *Sink) Write(ctx context.Context, batch []connectors.Record) error {
 	}
 	if s.maxAge > 0 && time.Since(s.opened) >= s.maxAge && s.size > 0 {
 		if err := s.rotate(); err != nil {
-			return connectors.Retriable(err)
+			return err
 		}
 	}
 	return refused.Err()
@@ -273,12 +281,37 @@ func (s *Sink) append(line []byte) error {
 	return s.writeAll(line)
 }
 
+// errBroken is returned after a write to the file failed: what is in the
+// file past the checkpoint is unknown, so the task must restart (Open cuts
+// the file back to the checkpoint and the worker redelivers from there).
+var errBroken = errors.New("file sink: an earlier write failed; restart the task")
+
 func (s *Sink) writeAll(b []byte) error {
-	n, err := s.f.Write(b)
+	if s.broken {
+		return errBroken
+	}
+	n, err := s.w.Write(b)
 	s.size += int64(n)
 	s.wroteHdr = s.wroteHdr || n > 0
 	if err != nil {
+		s.broken = true
 		return fmt.Errorf("write %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// sync writes the buffer out and fsyncs the file.
+func (s *Sink) sync() error {
+	if s.broken {
+		return errBroken
+	}
+	if err := s.w.Flush(); err != nil {
+		s.broken = true
+		return fmt.Errorf("write %s: %w", s.path, err)
+	}
+	if err := s.f.Sync(); err != nil {
+		s.broken = true
+		return fmt.Errorf("fsync %s: %w", s.path, err)
 	}
 	return nil
 }
@@ -286,8 +319,8 @@ func (s *Sink) writeAll(b []byte) error {
 // rotate makes the active file durable, checkpoints, renames it to the next
 // rotated name and starts a new active file.
 func (s *Sink) rotate() error {
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", s.path, err)
+	if err := s.sync(); err != nil {
+		return err
 	}
 	if err := s.writeCheckpoint(); err != nil {
 		return fmt.Errorf("file sink checkpoint: %w", err)
@@ -313,12 +346,12 @@ func (s *Sink) rotate() error {
 func (s *Sink) Flush(ctx context.Context, written connectors.Offsets) (connectors.Offsets, error) {
 	if s.maxAge > 0 && time.Since(s.opened) >= s.maxAge && s.size > 0 {
 		if err := s.rotate(); err != nil {
-			return nil, connectors.Retriable(err)
+			return nil, err
 		}
 	}
 	if s.dirty {
-		if err := s.f.Sync(); err != nil {
-			return nil, connectors.Retriable(fmt.Errorf("fsync %s: %w", s.path, err))
+		if err := s.sync(); err != nil {
+			return nil, err
 		}
 		if err := s.writeCheckpoint(); err != nil {
 			return nil, connectors.Retriable(fmt.Errorf("file sink checkpoint: %w", err))

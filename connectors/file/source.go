@@ -186,7 +186,7 @@ func (s *Source) Poll(ctx context.Context) ([]connectors.Record, error) {
 // read decodes up to max records from r; the last carries r's position.
 func (s *Source) read(r *fileReader, max int) ([]connectors.Record, error) {
 	final := !s.tail || r.draining
-	var out []connectors.Record
+	out := make([]connectors.Record, 0, min(max, 1024))
 	for len(out) < max {
 		startOff := r.offset
 		raw, ok, err := r.next(final)

@@ -27,14 +27,14 @@ import (
 // testWorker is a worker running in this process against a real broker,
 // with its REST API on an httptest server.
 type testWorker struct {
-	t      *testing.T
+	t      testing.TB
 	w      *worker.Worker
 	srv    *httptest.Server
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func startWorker(t *testing.T, brokerAddr string) *testWorker {
+func startWorker(t testing.TB, brokerAddr string) *testWorker {
 	t.Helper()
 	w, err := worker.New(worker.Config{
 		Brokers:             []string{brokerAddr},
@@ -72,7 +72,7 @@ func (tw *testWorker) stop() {
 	tw.srv.Close()
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -151,7 +151,7 @@ func (tw *testWorker) waitState(name, state string) worker.ConnectorStatus {
 
 // waitFor polls cond until it holds, failing the test after a generous
 // deadline (this bounds a hang; it is not a speed assertion).
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
@@ -170,7 +170,7 @@ func startBroker(t *testing.T) *brokertest.Broker {
 	return brokertest.Start(t)
 }
 
-func client(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+func client(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
 	if err != nil {
@@ -182,7 +182,7 @@ func client(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 
 // createTopic makes a topic with n partitions (the broker may not
 // auto-create).
-func createTopic(t *testing.T, cl *kgo.Client, topic string, n int32) {
+func createTopic(t testing.TB, cl *kgo.Client, topic string, n int32) {
 	t.Helper()
 	resp, err := kadm.NewClient(cl).CreateTopic(context.Background(), n, -1, nil, topic)
 	if err == nil {
@@ -193,7 +193,7 @@ func createTopic(t *testing.T, cl *kgo.Client, topic string, n int32) {
 	}
 }
 
-func produce(t *testing.T, cl *kgo.Client, topic string, values ...string) {
+func produce(t testing.TB, cl *kgo.Client, topic string, values ...string) {
 	t.Helper()
 	createTopic(t, cl, topic, 1)
 	var recs []*kgo.Record
@@ -210,7 +210,7 @@ func produce(t *testing.T, cl *kgo.Client, topic string, values ...string) {
 }
 
 // consumeN reads n records of topic from the start.
-func consumeN(t *testing.T, addr, topic string, n int) []*kgo.Record {
+func consumeN(t testing.TB, addr, topic string, n int) []*kgo.Record {
 	t.Helper()
 	cl := client(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -234,7 +234,7 @@ func lines(n, from int) []string {
 	return out
 }
 
-func writeLines(t *testing.T, path string, ls []string) {
+func writeLines(t testing.TB, path string, ls []string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -249,7 +249,7 @@ func writeLines(t *testing.T, path string, ls []string) {
 }
 
 // waitFileLines waits until path holds exactly want lines and returns them.
-func waitFileLines(t *testing.T, path string, want int) []string {
+func waitFileLines(t testing.TB, path string, want int) []string {
 	t.Helper()
 	var got []string
 	waitFor(t, fmt.Sprintf("%d lines in %s", want, path), func() bool {

@@ -15,23 +15,58 @@ import (
 
 // sourceTask polls a Source, produces its records and stores their
 // positions once the log has acknowledged them.
+//
+// It is a pipeline: while one batch's records are in flight the task polls
+// the next. Batches complete in order: a batch's positions are written to
+// the offsets topic only once it and every batch before it are fully
+// acknowledged, and Source.Commit is called, in order, once those position
+// writes are acknowledged too. A crash therefore never stores a position
+// past a record that is not in the log; at worst records after the last
+// stored position are sent again (at-least-once).
 type sourceTask struct {
 	*task
 	src    connectors.Source
 	cl     *kgo.Client
 	adm    *kadm.Client
-	topic  string
 	topics map[string]bool // topics known to exist
+	label  []string
+
+	mu       sync.Mutex
+	batches  []*sourceBatch // produced, in poll order
+	stored   []*sourceBatch // positions being written, in order
+	inflight int            // records produced and not yet acknowledged
+	ready    chan struct{}  // signalled when a batch or position write completes
+}
+
+// sourceBatch tracks one Poll's records through the pipeline.
+type sourceBatch struct {
+	start     time.Time
+	pending   int // records not yet acknowledged
+	written   int
+	errs      []error // produce failures, by record
+	topics    []string
+	positions []connectors.Position
+	posDone   bool
+	posErr    error
+}
+
+func (t *sourceTask) signal() {
+	select {
+	case t.ready <- struct{}{}:
+	default:
+	}
 }
 
 func (t *sourceTask) run(ctx context.Context) error {
 	e := &t.env
 	w := e.w
+	t.label = []string{e.connector, strconv.Itoa(e.id)}
+	t.ready = make(chan struct{}, 1)
 	var committed connectors.Positions
 	if err := e.policy.do(ctx, func() error {
 		var err error
 		committed, err = w.store.readPositions(ctx, e.connector)
-		return connectors.Retriable(err)
+		return kafkaRetriable(err)
 	}); err != nil {
 		return e.fail("read source positions", err)
 	}
@@ -61,58 +96,91 @@ func (t *sourceTask) run(ctx context.Context) error {
 	}
 	t.setState(StateRunning, "")
 
+	// Records already polled are delivered even when stopping: a graceful
+	// stop finishes the pipeline, bounded by the shutdown timeout.
+	dctx, dcancel := deliveryContext(ctx, w.cfg.ShutdownTimeout)
+	defer dcancel()
 	for ctx.Err() == nil {
+		if err := t.advance(dctx); err != nil {
+			return err
+		}
 		if !t.waitResumed(ctx, nil) {
 			break
 		}
-		var recs []connectors.Record
-		err := e.policy.do(ctx, func() error {
-			var err error
-			recs, err = t.src.Poll(ctx)
-			return err
-		})
-		if ctx.Err() != nil && len(recs) == 0 {
-			break
-		}
-		if err != nil && ctx.Err() == nil {
-			return e.fail("poll", err)
-		}
-		if len(recs) == 0 {
-			continue
-		}
-		w.m.sourcePolled.WithLabelValues(e.connector, strconv.Itoa(e.id)).Add(float64(len(recs)))
-		// Deliver even when stopping: a graceful stop finishes the batch it
-		// has, bounded by the shutdown timeout.
-		dctx, cancel := deliveryContext(ctx, w.cfg.ShutdownTimeout)
-		err = t.deliver(dctx, recs)
-		cancel()
+		recs, err := t.poll(ctx)
 		if err != nil {
 			return err
 		}
+		if len(recs) > 0 {
+			w.m.sourcePolled.WithLabelValues(t.label...).Add(float64(len(recs)))
+			if err := t.produce(dctx, recs); err != nil {
+				return err
+			}
+		}
 	}
-	return ctx.Err()
+	// Drain: wait for everything in flight, store and commit it.
+	for {
+		if err := t.advance(dctx); err != nil {
+			return err
+		}
+		t.mu.Lock()
+		idle := len(t.batches) == 0 && len(t.stored) == 0
+		t.mu.Unlock()
+		if idle {
+			return ctx.Err()
+		}
+		select {
+		case <-t.ready:
+		case <-dctx.Done():
+			return e.fail("stop", fmt.Errorf("records still in flight after the shutdown timeout: %w", dctx.Err()))
+		}
+	}
 }
 
-// deliveryContext is not cancelled when ctx is; it ends timeout after ctx
-// does, so a stopping task can finish its in-flight batch.
-func deliveryContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(timeout, cancel)
-		context.AfterFunc(dctx, func() { t.Stop() })
+// poll calls Source.Poll with retries. The poll is woken early (its context
+// cancelled) when a batch completes, so commits are not held up by a Poll
+// waiting for data.
+func (t *sourceTask) poll(ctx context.Context) ([]connectors.Record, error) {
+	e := &t.env
+	t.mu.Lock()
+	busy := len(t.batches) > 0 || len(t.stored) > 0
+	t.mu.Unlock()
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if busy {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			select {
+			case <-t.ready:
+				cancel() // the loop's next advance does the work
+			case <-stop:
+			}
+		}()
+	}
+	var recs []connectors.Record
+	err := e.policy.do(pctx, func() error {
+		var err error
+		recs, err = t.src.Poll(pctx)
+		return err
 	})
-	return dctx, func() { stop(); cancel() }
+	if err != nil && pctx.Err() != nil {
+		return recs, nil // woken or stopping: not a failure
+	}
+	if err != nil {
+		return nil, e.fail("poll", err)
+	}
+	return recs, nil
 }
 
-// deliver produces recs, waits for every acknowledgement, stores the latest
-// position per source partition and tells the source.
-func (t *sourceTask) deliver(ctx context.Context, recs []connectors.Record) error {
+// produce sends a batch's records without waiting for them.
+func (t *sourceTask) produce(ctx context.Context, recs []connectors.Record) error {
 	e := &t.env
 	w := e.w
-	start := time.Now()
+	b := &sourceBatch{start: time.Now(), pending: len(recs), errs: make([]error, len(recs)), topics: make([]string, len(recs))}
 	krs := make([]*kgo.Record, len(recs))
 	for i := range recs {
-		kr, err := toKgo(&recs[i], t.topicFor(), w.schemas)
+		kr, err := toKgo(&recs[i], e.cfg.String(KeyTopic), w.schemas)
 		if err != nil {
 			return e.fail(fmt.Sprintf("record %d: schema", i), err)
 		}
@@ -123,33 +191,32 @@ func (t *sourceTask) deliver(ctx context.Context, recs []connectors.Record) erro
 			return err
 		}
 		krs[i] = kr
+		b.topics[i] = kr.Topic
 	}
-	errs := make([]error, len(krs))
-	var wg sync.WaitGroup
-	wg.Add(len(krs))
+	b.positions = latestPositions(recs)
+	t.mu.Lock()
+	t.batches = append(t.batches, b)
+	t.inflight += len(recs)
+	t.mu.Unlock()
 	for i, kr := range krs {
 		t.cl.Produce(ctx, kr, func(_ *kgo.Record, err error) {
-			errs[i] = err
-			wg.Done()
+			t.mu.Lock()
+			b.errs[i] = err
+			b.pending--
+			t.inflight--
+			done := b.pending == 0
+			t.mu.Unlock()
+			if done {
+				t.signal()
+			}
 		})
 	}
-	wg.Wait()
-	tolerate := e.cfg.String(KeyTolerance) == "all"
-	written := 0
-	for i, err := range errs {
-		if err == nil {
-			written++
-			continue
-		}
-		if !tolerate || ctx.Err() != nil {
-			return e.fail(fmt.Sprintf("produce to %s", krs[i].Topic), err)
-		}
-		w.m.skipped.WithLabelValues(e.connector, strconv.Itoa(e.id)).Inc()
-		e.log.Warn("source record skipped: produce failed (errors.tolerance=all)", "topic", krs[i].Topic, "err", err)
-	}
-	w.m.sourceWritten.WithLabelValues(e.connector, strconv.Itoa(e.id)).Add(float64(written))
+	return nil
+}
 
-	// Latest position per source partition, in record order.
+// latestPositions returns the last position per source partition, in the
+// order the partitions first appear.
+func latestPositions(recs []connectors.Record) []connectors.Position {
 	latest := map[string]int{}
 	var order []string
 	for i := range recs {
@@ -162,26 +229,81 @@ func (t *sourceTask) deliver(ctx context.Context, recs []connectors.Record) erro
 		}
 		latest[p.Partition] = i
 	}
-	if len(order) > 0 {
-		positions := make([]connectors.Position, len(order))
-		for i, part := range order {
-			positions[i] = recs[latest[part]].Position
-		}
-		label := []string{e.connector, strconv.Itoa(e.id)}
-		if err := e.policy.do(ctx, func() error { return w.store.writePositions(ctx, e.connector, positions) }); err != nil {
-			w.m.commits.WithLabelValues(append(label, "error")...).Inc()
-			return e.fail("store source positions", err)
-		}
-		w.m.commits.WithLabelValues(append(label, "ok")...).Inc()
-		if err := e.policy.do(ctx, func() error { return t.src.Commit(ctx, positions) }); err != nil {
-			return e.fail("source commit", err)
-		}
+	out := make([]connectors.Position, len(order))
+	for i, part := range order {
+		out[i] = recs[latest[part]].Position
 	}
-	w.m.batchSeconds.WithLabelValues(e.connector, "source").Observe(time.Since(start).Seconds())
-	return nil
+	return out
 }
 
-func (t *sourceTask) topicFor() string { return t.env.cfg.String(KeyTopic) }
+// advance moves completed batches along: acknowledged batches (in order)
+// get their positions written; acknowledged position writes (in order) are
+// committed to the source.
+func (t *sourceTask) advance(ctx context.Context) error {
+	e := &t.env
+	w := e.w
+	tolerate := e.cfg.String(KeyTolerance) == "all"
+	for {
+		t.mu.Lock()
+		if len(t.batches) == 0 || t.batches[0].pending > 0 {
+			t.mu.Unlock()
+			break
+		}
+		b := t.batches[0]
+		t.batches = t.batches[1:]
+		t.mu.Unlock()
+		for i, err := range b.errs {
+			if err == nil {
+				b.written++
+				continue
+			}
+			if !tolerate || ctx.Err() != nil {
+				return e.fail(fmt.Sprintf("produce to %s", b.topics[i]), err)
+			}
+			w.m.skipped.WithLabelValues(t.label...).Inc()
+			e.log.Warn("source record skipped: produce failed (errors.tolerance=all)", "topic", b.topics[i], "err", err)
+		}
+		w.m.sourceWritten.WithLabelValues(t.label...).Add(float64(b.written))
+		t.mu.Lock()
+		t.stored = append(t.stored, b)
+		t.mu.Unlock()
+		if len(b.positions) == 0 {
+			t.mu.Lock()
+			b.posDone = true
+			t.mu.Unlock()
+			continue
+		}
+		w.store.writePositionsAsync(ctx, e.connector, b.positions, func(err error) {
+			t.mu.Lock()
+			b.posDone, b.posErr = true, err
+			t.mu.Unlock()
+			t.signal()
+		})
+	}
+	for {
+		t.mu.Lock()
+		if len(t.stored) == 0 || !t.stored[0].posDone {
+			t.mu.Unlock()
+			return nil
+		}
+		b := t.stored[0]
+		t.stored = t.stored[1:]
+		t.mu.Unlock()
+		if len(b.positions) == 0 {
+			w.m.batchSeconds.WithLabelValues(e.connector, "source").Observe(time.Since(b.start).Seconds())
+			continue
+		}
+		if b.posErr != nil {
+			w.m.commits.WithLabelValues(append(t.label, "error")...).Inc()
+			return e.fail("store source positions", b.posErr)
+		}
+		w.m.commits.WithLabelValues(append(t.label, "ok")...).Inc()
+		if err := e.policy.do(ctx, func() error { return t.src.Commit(ctx, b.positions) }); err != nil {
+			return e.fail("source commit", err)
+		}
+		w.m.batchSeconds.WithLabelValues(e.connector, "source").Observe(time.Since(b.start).Seconds())
+	}
+}
 
 // ensureTopic creates a destination topic the first time the task sees it,
 // with topic.creation.default.* settings, unless it exists.
@@ -202,4 +324,15 @@ func (t *sourceTask) ensureTopic(ctx context.Context, topic string) error {
 	}
 	t.topics[topic] = true
 	return nil
+}
+
+// deliveryContext is not cancelled when ctx is; it ends timeout after ctx
+// does, so a stopping task can finish its in-flight work.
+func deliveryContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(timeout, cancel)
+		context.AfterFunc(dctx, func() { t.Stop() })
+	})
+	return dctx, func() { stop(); cancel() }
 }

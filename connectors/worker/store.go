@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -163,6 +164,34 @@ func (s *store) writePositions(ctx context.Context, connector string, positions 
 		return connectors.Retriable(fmt.Errorf("store source positions: %w", err))
 	}
 	return nil
+}
+
+// writePositionsAsync stores positions without waiting; done is called
+// once with the first error (nil when all are acknowledged). Records with
+// the same key go to the same partition in order, so a later write never
+// lands before an earlier one.
+func (s *store) writePositionsAsync(ctx context.Context, connector string, positions []connectors.Position, done func(error)) {
+	var mu sync.Mutex
+	left := len(positions)
+	var first error
+	for _, p := range positions {
+		v := []byte(p.Offset)
+		if len(v) == 0 {
+			v = []byte("null")
+		}
+		s.cl.Produce(ctx, &kgo.Record{Topic: s.cfg.OffsetTopic, Key: offsetKey(connector, p.Partition), Value: v}, func(_ *kgo.Record, err error) {
+			mu.Lock()
+			if err != nil && first == nil {
+				first = fmt.Errorf("store source positions: %w", err)
+			}
+			left--
+			last := left == 0
+			mu.Unlock()
+			if last {
+				done(first)
+			}
+		})
+	}
 }
 
 // statusValue is a status-topic record, as Kafka Connect writes them.
