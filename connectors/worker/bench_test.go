@@ -112,7 +112,9 @@ func BenchmarkSourceFile(b *testing.B) {
 	})
 }
 
-func benchClient(b testing.TB, addr string, opts ...kgo.Opt) *kgo.Client { return client(b, addr, opts...) }
+func benchClient(b testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
+	return client(b, addr, opts...)
+}
 
 func createTopicB(b testing.TB, cl *kgo.Client, topic string) { createTopic(b, cl, topic, 1) }
 
