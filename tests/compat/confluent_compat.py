@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+"""The confluent-kafka (librdkafka) side of Sluice's compatibility suite.
+
+Run by confluent_test.go with the system Python (/usr/bin/python3, Debian
+package python3-confluent-kafka):
+
+  confluent_compat.py create BROKERS TOPIC PARTITIONS
+  confluent_compat.py produce BROKERS TOPIC      stdin: key:value lines
+  confluent_compat.py consume BROKERS TOPIC GROUP
+
+`consume` joins GROUP and prints each record as key:value only after its
+offset was committed synchronously; it leaves the group and exits on SIGTERM.
+"""
+import signal
+import sys
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def create(brokers, topic, partitions):
+    admin = AdminClient({"bootstrap.servers": brokers})
+    futures = admin.create_topics(
+        [NewTopic(topic, num_partitions=int(partitions), replication_factor=1)],
+        operation_timeout=10,
+    )
+    for future in futures.values():
+        future.result(timeout=30)  # raises KafkaException on failure
+
+
+def produce(brokers, topic):
+    errors = []
+
+    def on_delivery(err, _msg):
+        if err is not None:
+            errors.append(err)
+
+    producer = Producer({
+        "bootstrap.servers": brokers,
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+    })
+    for line in sys.stdin:
+        line = line.rstrip("\n")
+        if not line:
+            continue
+        key, value = line.split(":", 1)
+        producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+        producer.poll(0)
+    undelivered = producer.flush(30)
+    if undelivered or errors:
+        sys.exit(f"produce: {undelivered} undelivered, errors: {errors[:3]}")
+
+
+def consume(brokers, topic, group):
+    running = [True]
+
+    def stop(_signum, _frame):
+        running[0] = False
+
+    signal.signal(signal.SIGTERM, stop)
+    consumer = Consumer({
+        "bootstrap.servers": brokers,
+        "group.id": group,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 500,
+    })
+    consumer.subscribe([topic])
+    while running[0]:
+        batch = consumer.consume(num_messages=500, timeout=0.2)
+        good = []
+        for msg in batch:
+            if msg.error():
+                print(f"consume error: {msg.error()}", file=sys.stderr, flush=True)
+                continue
+            good.append(msg)
+        if not good:
+            continue
+        # Rebalances happen inside consume(), so committing here, before the
+        # next consume(), means every printed record is committed.
+        consumer.commit(asynchronous=False)
+        for msg in good:
+            print(f"{msg.key().decode()}:{msg.value().decode()}", flush=True)
+    consumer.close()  # leaves the group
+
+
+def main(argv):
+    commands = {"create": (create, 3), "produce": (produce, 2), "consume": (consume, 3)}
+    if len(argv) < 2 or argv[1] not in commands or len(argv) - 2 != commands[argv[1]][1]:
+        sys.exit(__doc__)
+    fn, _ = commands[argv[1]]
+    fn(*argv[2:])
+
+
+if __name__ == "__main__":
+    main(sys.argv)
