@@ -37,6 +37,11 @@ var (
 	// ErrNoOffsetForTimestamp: no record has a timestamp at or after the
 	// one asked for. ListOffsets answers -1.
 	ErrNoOffsetForTimestamp = errors.New("no offset for timestamp")
+	// ErrLogFailed: an I/O error (a failed fsync, a write that could not
+	// be undone) left the log's files possibly out of step with memory;
+	// it refuses writes until reopened, which runs recovery. Kafka:
+	// KAFKA_STORAGE_ERROR.
+	ErrLogFailed = errors.New("log failed after an I/O error")
 )
 
 // Configuration errors from ParseTopicConfig. The broker maps both to

@@ -255,7 +255,7 @@ func (l *Log) writable() error {
 		return fmt.Errorf("partition %s: %w", filepath.Base(l.dir), ErrClosed)
 	}
 	if l.failed != nil {
-		return fmt.Errorf("partition %s: log failed earlier, refusing writes until reopened: %w", filepath.Base(l.dir), l.failed)
+		return fmt.Errorf("partition %s: refusing writes until reopened: %w", filepath.Base(l.dir), l.failed)
 	}
 	return nil
 }
@@ -264,6 +264,10 @@ func (l *Log) writable() error {
 // left the files out of step with memory (a failed fsync, a write that
 // could not be undone). Reopening runs recovery.
 func (l *Log) fail(err error) error {
+	if errors.Is(err, ErrLogFailed) {
+		return err
+	}
+	err = fmt.Errorf("%w: %w", ErrLogFailed, err)
 	if l.failed == nil {
 		l.failed = err
 		l.logger.Error("storage: log failed; refusing writes until reopened", "err", err)

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"sort"
 )
 
 // ReadResult is the answer to a Read.
@@ -65,10 +66,9 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (ReadResult, err
 // segments while a segment has nothing at or after offset (compaction
 // gaps).
 func (l *Log) readFrom(segs []*segment, offset int64, maxBytes int, maxOffset int64) ([]byte, error) {
-	i := len(segs) - 1
-	for i > 0 && segs[i].base > offset {
-		i--
-	}
+	// The last segment whose base is <= offset.
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+	i = max(i, 0)
 	for ; i < len(segs); i++ {
 		if segs[i].base >= maxOffset {
 			return nil, nil
