@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -41,10 +42,11 @@ func textConvFor(oid, elem uint32, delim byte) textConv {
 		}
 	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID, pgtype.OIDOID:
 		return func(dst, text []byte) ([]byte, error) {
-			if _, err := strconv.ParseInt(string(text), 10, 64); err != nil {
+			n, err := strconv.ParseInt(string(text), 10, 64)
+			if err != nil {
 				return dst, fmt.Errorf("integer %q", text)
 			}
-			return append(dst, text...), nil
+			return strconv.AppendInt(dst, n, 10), nil
 		}
 	case pgtype.Float4OID, pgtype.Float8OID:
 		return func(dst, text []byte) ([]byte, error) {
@@ -52,10 +54,11 @@ func textConvFor(oid, elem uint32, delim byte) textConv {
 			case "NaN", "Infinity", "-Infinity":
 				return appendJSONString(dst, string(text)), nil
 			}
-			if _, err := strconv.ParseFloat(string(text), 64); err != nil {
+			f, err := strconv.ParseFloat(string(text), 64)
+			if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 				return dst, fmt.Errorf("float %q", text)
 			}
-			return append(dst, text...), nil
+			return strconv.AppendFloat(dst, f, 'g', -1, 64), nil
 		}
 	case pgtype.NumericOID:
 		// Decimals travel as strings so no consumer rounds them through a

@@ -319,6 +319,17 @@ func (s *Sink) newColumns(g *group, t *table, refused refusals) ([]newColumn, er
 		}
 		return false
 	}
+	// The records' Arrow schemas type columns where they name them.
+	arrowFields := map[string]arrow.Field{}
+	for _, r := range g.rows {
+		if sc := r.rec.Schema; sc != nil && r.val != nil {
+			for _, f := range sc.Fields() {
+				if _, ok := arrowFields[f.Name]; !ok {
+					arrowFields[f.Name] = f
+				}
+			}
+		}
+	}
 	// Key columns first, so a created table leads with its key.
 	if g.keyFrom == PKModeKafka || g.keyFrom == PKModeRecordKey {
 		for i, name := range g.keyCols {
@@ -332,6 +343,11 @@ func (s *Sink) newColumns(g *group, t *table, refused refusals) ([]newColumn, er
 				}
 			}
 			typ, ok := jt.pgType()
+			if f, known := arrowFields[name]; known {
+				if at, err := pgForArrow(f); err == nil {
+					typ, ok = at, true
+				}
+			}
 			if g.keyFrom == PKModeKafka {
 				typ, ok = [3]string{"text", "integer", "bigint"}[i], true
 			}
@@ -344,17 +360,9 @@ func (s *Sink) newColumns(g *group, t *table, refused refusals) ([]newColumn, er
 	}
 	types := map[string]jtype{}
 	var order []string
-	arrowFields := map[string]arrow.Field{}
 	for _, r := range g.rows {
 		if r.val == nil {
 			continue
-		}
-		if sc := r.rec.Schema; sc != nil {
-			for _, f := range sc.Fields() {
-				if _, ok := arrowFields[f.Name]; !ok {
-					arrowFields[f.Name] = f
-				}
-			}
 		}
 		bad := false
 		r.val.Object(func(name string, v *jsonlite.Value) bool {
