@@ -66,9 +66,13 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := newMetrics()
 	sopt := cfg.Storage
 	if sopt.Logger == nil {
 		sopt.Logger = logger.With("component", "storage")
+	}
+	if sopt.Registerer == nil {
+		sopt.Registerer = m.reg
 	}
 	store, err := storage.OpenManager(cfg.DataDir, sopt)
 	if err != nil {
@@ -78,7 +82,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		cfg:         cfg,
 		log:         logger,
 		clusterID:   clusterID,
-		metrics:     newMetrics(),
+		metrics:     m,
 		store:       store,
 		topics:      newTopics(cfg.DataDir),
 		producerIDs: pids,

@@ -38,7 +38,7 @@ func errorCode(err error) int16 {
 		return kerr.TopicAlreadyExists.Code
 	case errors.Is(err, errUnknownTopic):
 		return kerr.UnknownTopicOrPartition.Code
-	case errors.Is(err, errInvalidTopic):
+	case errors.Is(err, errInvalidTopic), errors.Is(err, storage.ErrInvalidTopic):
 		return kerr.InvalidTopicException.Code
 	case errors.Is(err, errInvalidPartitions):
 		return kerr.InvalidPartitions.Code
