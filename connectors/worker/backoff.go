@@ -19,6 +19,8 @@ type retryPolicy struct {
 	timeout  time.Duration // <0: forever
 	maxDelay time.Duration
 	onRetry  func(attempt int, err error, delay time.Duration)
+	// onRecover is called when a call succeeds after at least one retry.
+	onRecover func()
 }
 
 // do calls fn until it succeeds, fails with a non-retriable error, ctx ends,
@@ -29,6 +31,9 @@ func (p retryPolicy) do(ctx context.Context, fn func() error) error {
 	delay := initialBackoff
 	for attempt := 1; ; attempt++ {
 		err := fn()
+		if err == nil && attempt > 1 && p.onRecover != nil {
+			p.onRecover()
+		}
 		if err == nil || !connectors.IsRetriable(err) {
 			return err
 		}

@@ -27,12 +27,13 @@ type sinkTask struct {
 
 	// mu serializes use of the sink between the task loop and the group's
 	// rebalance callbacks.
-	sinkMu    sync.Mutex
-	written   connectors.Offsets // next offset after the last record handled, per partition
-	committed connectors.Offsets // last offsets committed to the group
-	lastFlush time.Time
-	cbErr     error // a fatal error raised inside a rebalance callback
-	inferred  map[connectors.TopicPartition]*inferredSchema
+	sinkMu      sync.Mutex
+	written     connectors.Offsets // next offset after the last record handled, per partition
+	committed   connectors.Offsets // last offsets committed to the group
+	lastFlush   time.Time
+	cbErr       error // a fatal error raised inside a rebalance callback
+	inferred    map[connectors.TopicPartition]*inferredSchema
+	fetchLogged map[string]time.Time
 }
 
 func (t *sinkTask) label() []string { return []string{t.env.connector, strconv.Itoa(t.env.id)} }
@@ -185,9 +186,25 @@ func (t *sinkTask) fetchError(fs kgo.Fetches) error {
 			out = fmt.Errorf("%s[%d]: %w", topic, p, err)
 			return
 		}
-		t.env.log.Warn("fetch error (retrying)", "topic", topic, "partition", p, "err", err)
+		t.logFetchError(topic, p, err)
 	})
 	return out
+}
+
+// fetchLogEvery rate-limits the warning for a fetch error kgo keeps
+// retrying (a topic that does not exist yet, a leader moving).
+const fetchLogEvery = time.Minute
+
+func (t *sinkTask) logFetchError(topic string, p int32, err error) {
+	key := fmt.Sprintf("%s/%d/%v", topic, p, err)
+	if time.Since(t.fetchLogged[key]) < fetchLogEvery {
+		return
+	}
+	if t.fetchLogged == nil || len(t.fetchLogged) > 1000 {
+		t.fetchLogged = map[string]time.Time{}
+	}
+	t.fetchLogged[key] = time.Now()
+	t.env.log.Warn("fetch error (retrying)", "topic", topic, "partition", p, "err", err)
 }
 
 func (t *sinkTask) setCbErr(err error) {

@@ -232,13 +232,13 @@ func (w *Worker) apply(r *kgo.Record, replaying bool) {
 		}
 	case strings.HasPrefix(key, "target-state-"):
 		name := strings.TrimPrefix(key, "target-state-")
-		var v targetValue
-		if r.Value != nil && json.Unmarshal(r.Value, &v) != nil {
-			w.log.Error("ignoring malformed target state record", "offset", r.Offset, "key", key)
-			break
-		}
 		c := w.conns[name]
-		if c == nil {
+		if c == nil || r.Value == nil {
+			break // a tombstone precedes the connector's deletion
+		}
+		var v targetValue
+		if json.Unmarshal(r.Value, &v) != nil {
+			w.log.Error("ignoring malformed target state record", "offset", r.Offset, "key", key)
 			break
 		}
 		c.target = TargetStarted
@@ -374,6 +374,15 @@ func (w *Worker) startTask(c *connector, id int) *task {
 		onRetry: func(n int, err error, d time.Duration) {
 			w.m.retries.WithLabelValues(c.name, strconv.Itoa(id)).Inc()
 			log.Warn("retriable error; backing off", "attempt", n, "delay", d, "err", err)
+			// Show what the task is waiting out in its status trace.
+			if state, _ := t.status(); state == StateRunning || state == StateUnassigned {
+				t.setState(StateRunning, fmt.Sprintf("retrying (attempt %d): %v", n, err))
+			}
+		},
+		onRecover: func() {
+			if state, trace := t.status(); state == StateRunning && trace != "" {
+				t.setState(StateRunning, "")
+			}
 		},
 	}
 	t.env = env
