@@ -244,6 +244,9 @@ type client struct {
 	// startMember joins s.group and reports every consumed record to c only
 	// after committing it; stop leaves the group cleanly.
 	startMember func(t *testing.T, addr string, s *scenario, c *collector, id int) member
+	// verify, if set, makes client-specific checks at the end (goka reads
+	// its group table through a view).
+	verify func(t *testing.T, addr string, s *scenario)
 }
 
 // brokerConfig writes the broker settings of the scenario: like Kafka
@@ -313,4 +316,8 @@ func runScenario(t *testing.T, name string, cl client) {
 	m2.stop()
 	logf("members stopped")
 	assertCommittedToEnd(t, b.Addr, s)
+	if cl.verify != nil {
+		cl.verify(t, b.Addr, s)
+		logf("verified")
+	}
 }
