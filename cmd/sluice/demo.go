@@ -198,8 +198,9 @@ func runDemo(cmd *cobra.Command, ex *demoExample, o *demoOptions) error {
 		return err
 	}
 	defer os.RemoveAll(stateDir)
+	// The demo's state is temporary: stores live in memory.
 	r, err := runner.New(set, nil, runner.Config{Brokers: []string{emb.addr}, StateDir: stateDir,
-		CommitInterval: 500 * time.Millisecond, ConnectorFlushInterval: 500 * time.Millisecond, Logger: logger})
+		CommitInterval: 500 * time.Millisecond, InMemoryStores: true, ConnectorFlushInterval: 500 * time.Millisecond, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -333,7 +334,7 @@ func watchDemo(ctx context.Context, w io.Writer, r *runner.Runner, adm *kadm.Cli
 			stable = 0
 		}
 		lastCounts = counts
-		if stable >= 3 {
+		if stable >= 6 { // three seconds without change
 			if tty {
 				fmt.Fprintln(w)
 			}

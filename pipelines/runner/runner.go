@@ -34,6 +34,9 @@ type Config struct {
 	StateDir string
 	// CommitInterval is the engine's commit interval (default 1s).
 	CommitInterval time.Duration
+	// InMemoryStores keeps state stores in memory (restored from their
+	// changelogs on start) instead of on disk.
+	InMemoryStores bool
 	// ConnectorFlushInterval is how often sink connectors flush and
 	// commit (default 1s: pipelines are interactive).
 	ConnectorFlushInterval time.Duration
@@ -135,6 +138,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			Brokers:        r.cfg.Brokers,
 			StateDir:       filepath.Join(r.cfg.StateDir, c.AppID),
 			CommitInterval: r.cfg.CommitInterval,
+			InMemoryStores: r.cfg.InMemoryStores,
 			Logger:         r.cfg.Logger.With("pipeline", c.Pipeline.Name),
 			Registerer:     r.cfg.Registerer,
 			ClientOptions:  r.cfg.ClientOpts,
