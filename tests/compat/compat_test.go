@@ -262,8 +262,15 @@ func brokerConfig(t *testing.T) string {
 	return p
 }
 
-// runScenario is the compatibility story every client must pass.
+// runScenario is the compatibility story every client must pass, with a
+// graceful broker restart.
 func runScenario(t *testing.T, name string, cl client) {
+	runScenarioWith(t, name, cl, (*brokertest.Broker).Restart)
+}
+
+// runScenarioWith runs the story with restart as the broker's interruption
+// (a graceful restart, or SIGKILL and start again).
+func runScenarioWith(t *testing.T, name string, cl client, restart func(*brokertest.Broker)) {
 	if testing.Short() {
 		t.Skip("starts sluice serve and real clients")
 	}
@@ -297,7 +304,7 @@ func runScenario(t *testing.T, name string, cl client) {
 	// committed offsets too.
 	cl.produce(t, b.Addr, s, s.afterOld)
 	logf("phase 1 consumed and committed; restarting the broker")
-	b.Restart()
+	restart(b)
 	cl.produce(t, b.Addr, s, s.afterNew)
 
 	// Phase 2: a new pair of members resumes exactly where the first pair

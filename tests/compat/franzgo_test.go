@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/brokertest"
 )
 
 // franzGo is franz-go: kadm creates the topic, kgo produces (idempotent,
@@ -109,3 +111,13 @@ func (m *kgoMember) stop() {
 }
 
 func TestFranzGo(t *testing.T) { runScenario(t, "franz-go", franzGo) }
+
+// TestFranzGoBrokerKilled is the same story with the broker killed by
+// SIGKILL instead of stopped: acknowledged records and committed offsets
+// must survive a crash of the process.
+func TestFranzGoBrokerKilled(t *testing.T) {
+	runScenarioWith(t, "franz-go-kill", franzGo, func(b *brokertest.Broker) {
+		b.Kill()
+		b.StartAgain()
+	})
+}
