@@ -29,8 +29,10 @@ func crashConfig() Config {
 }
 
 // crashBatch is the deterministic content of the i-th batch of the crash
-// test's log, as produced (base offset 0, no leader epoch).
-func crashBatch(i int) []byte {
+// test's log, as produced (base offset 0, no leader epoch). Every batch
+// comes from idempotent producer 1 with its sequence equal to the offset
+// it lands at, so producer state must survive every crash.
+func crashBatch(i int, seq int64) []byte {
 	r := rand.New(rand.NewPCG(uint64(i), 42))
 	n := 1 + r.IntN(8)
 	rs := make([]rec, n)
@@ -41,13 +43,17 @@ func crashBatch(i int) []byte {
 		}
 		rs[j] = rec{Key: []byte(fmt.Sprintf("k%d-%d", i, j)), Value: v, TsDelta: int64(j)}
 	}
-	return makeBatch(fakeTB{}, batchSpec{Records: rs, BaseTimestamp: 1_700_000_000_000 + int64(i), ProducerID: -1, Codec: []int{codecNone, codecLZ4, codecGzip}[i%3]})
+	return makeBatch(fakeTB{}, batchSpec{Records: rs, BaseTimestamp: 1_700_000_000_000 + int64(i), ProducerID: 1, BaseSequence: int32(seq), Codec: []int{codecNone, codecLZ4, codecGzip}[i%3]})
 }
 
-// crashChild opens the log (recovering it), then appends batch after batch
-// with fsync on every batch, printing "ack <index> <base> <last>" after
-// each Append returns. It runs until killed.
+// crashChild opens the log (recovering it), retries the last batch in the
+// log (which must be recognised as a duplicate), then appends batch after
+// batch with fsync on every batch, printing "ack <index> <base> <last>"
+// after each Append returns. It runs until killed.
 func crashChild(dir string) int {
+	if d, ok := strings.CutPrefix(dir, "compact:"); ok {
+		return compactChild(d)
+	}
 	l, err := Open(dir, crashConfig(), Options{Logger: quietLogger()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
@@ -55,6 +61,7 @@ func crashChild(dir string) int {
 	}
 	// The next batch index is the number of batches in the log.
 	idx := 0
+	var lastBase, lastEnd int64 = -1, -1
 	for off := l.LogStartOffset(); off < l.LogEndOffset(); {
 		res, err := l.Read(off, 1<<20, l.LogEndOffset())
 		if err != nil || len(res.Data) == 0 {
@@ -64,12 +71,20 @@ func crashChild(dir string) int {
 		for d := res.Data; len(d) > 0; {
 			h := parseHeader(d)
 			idx++
+			lastBase, lastEnd = h.BaseOffset, h.LastOffset()
 			off = h.LastOffset() + 1
 			d = d[h.Size():]
 		}
 	}
+	if idx > 0 {
+		info, err := l.Append(crashBatch(idx-1, lastBase), AppendOptions{LeaderEpoch: 3})
+		if err != nil || !info.Duplicate || info.BaseOffset != lastBase || info.LastOffset != lastEnd {
+			fmt.Fprintf(os.Stderr, "retry of batch %d at %d: %+v, %v\n", idx-1, lastBase, info, err)
+			return 3
+		}
+	}
 	for ; ; idx++ {
-		info, err := l.Append(crashBatch(idx), AppendOptions{LeaderEpoch: 3})
+		info, err := l.Append(crashBatch(idx, l.LogEndOffset()), AppendOptions{LeaderEpoch: 3})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "append:", err)
 			return 2
@@ -275,7 +290,7 @@ func verifyCrashLog(t *testing.T, dir string, acked []ack, corruptIdx, round int
 	// Every served batch is exactly the batch of its index.
 	off := int64(0)
 	for i, b := range served {
-		want := crashBatch(i)
+		want := crashBatch(i, off)
 		setBaseOffset(want, off)
 		setLeaderEpoch(want, 3)
 		if !bytes.Equal(b, want) {
