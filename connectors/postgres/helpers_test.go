@@ -165,3 +165,5 @@ func refusedIndexes(t *testing.T, err error) []int {
 	sort.Ints(idx)
 	return idx
 }
+
+func connectPG(ctx context.Context, dsn string) (*pgx.Conn, error) { return pgx.Connect(ctx, dsn) }
