@@ -34,18 +34,18 @@ type Header struct {
 
 // APIName returns the API's name ("Produce", "Fetch", ...) for logs.
 func (h Header) APIName() string {
-	if n := kmsg.NameForKey(h.Key); n != "" {
-		return n
+	if kmsg.RequestForKey(h.Key) != nil {
+		return kmsg.NameForKey(h.Key)
 	}
 	return fmt.Sprintf("unknown(%d)", h.Key)
 }
 
 // ParseHeader parses the request header at the front of frame and returns the
 // header and the remaining body bytes. For a known key the header version is
-// chosen from the request version; a version above what kmsg knows is
-// treated as flexible when the key's newest version is (clients send newer
-// ApiVersions requests with a v2 header). On ErrUnknownAPIKey the key,
-// version and correlation id are still filled in.
+// chosen from the request version. For a version above what kmsg knows only
+// key, version and correlation id are parsed (body nil): nothing more about
+// its shape is known. On ErrUnknownAPIKey the key, version and correlation
+// id are still filled in.
 func ParseHeader(frame []byte) (Header, []byte, error) {
 	var h Header
 	if len(frame) < minFrameBytes {
@@ -62,11 +62,15 @@ func ParseHeader(frame []byte) (Header, []byte, error) {
 	if h.Version < 0 {
 		return h, nil, fmt.Errorf("%w: %s negative version %d", ErrMalformedRequest, h.APIName(), h.Version)
 	}
-	v := h.Version
-	if v > req.MaxVersion() {
-		v = req.MaxVersion()
+	if h.Version > req.MaxVersion() {
+		// A version this build cannot decode: the rest of the header's
+		// shape is unknown, and the caller refuses the request (or, for
+		// ApiVersions, answers with v0) using only what is parsed.
+		req.SetVersion(req.MaxVersion())
+		h.Flexible = req.IsFlexible()
+		return h, nil, nil
 	}
-	req.SetVersion(v)
+	req.SetVersion(h.Version)
 	h.Flexible = req.IsFlexible()
 	// ControlledShutdown v0 is the one request with a v0 header (no
 	// client id); kmsg's formatter writes it that way too.
