@@ -3,6 +3,7 @@ package parquet
 import (
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"unsafe"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -25,6 +26,156 @@ type encoder interface {
 	// writeNull appends a null (at definition level def) to every leaf under
 	// the encoder: the encoder's value, or an ancestor, is null or empty.
 	writeNull(rep, def byte, out [][]pq.Value)
+	// writeRange appends the values of top-level rows [from, to).
+	writeRange(from, to int, out [][]pq.Value)
+}
+
+// rowByRow implements writeRange with write, for nested encoders.
+func rowByRow(e encoder, from, to int, out [][]pq.Value) {
+	for i := from; i < to; i++ {
+		e.write(i, 0, 0, out)
+	}
+}
+
+func (e *structEncoder) writeRange(from, to int, out [][]pq.Value) { rowByRow(e, from, to, out) }
+func (e *listEncoder) writeRange(from, to int, out [][]pq.Value)   { rowByRow(e, from, to, out) }
+func (e *dictEncoder) writeRange(from, to int, out [][]pq.Value)   { rowByRow(e, from, to, out) }
+
+// writeRange is the hot loop of flat columns: no per-row interface call,
+// and no null checks when the array has no nulls.
+func (e *leafEncoder) writeRange(from, to int, out [][]pq.Value) {
+	dst := out[e.column]
+	col := e.column
+	def := 0
+	if e.optional {
+		def = 1
+	}
+	if !e.optional || e.arr.NullN() == 0 {
+		if e.fill != nil {
+			out[col] = e.fill(dst, from, to, def, col)
+			return
+		}
+		for i := from; i < to; i++ {
+			dst = append(dst, e.get(i).Level(0, def, col))
+		}
+		out[col] = dst
+		return
+	}
+	for i := from; i < to; i++ {
+		if e.arr.IsNull(i) {
+			dst = append(dst, pq.NullValue().Level(0, 0, col))
+		} else {
+			dst = append(dst, e.get(i).Level(0, 1, col))
+		}
+	}
+	out[col] = dst
+}
+
+// fillFunc appends the values of rows [from, to) of a column without nulls.
+// For a required top-level column (def 0) the values are left at levels
+// 0/0, which is what they are: the writer's flat column buffers read only
+// the value, so setting the levels would be wasted work on the hot path.
+type fillFunc func(dst []pq.Value, from, to, def, col int) []pq.Value
+
+// fastFill returns a fillFunc for arrays whose Parquet values are their
+// Arrow values unchanged, or nil.
+func fastFill(arr arrow.Array, conv converter) fillFunc {
+	switch a := arr.(type) {
+	case *array.Int64:
+		if !sameFunc(conv, convInt64) && !sameFunc(conv, convInt64Like) {
+			return nil
+		}
+		vals := a.Int64Values()
+		return func(dst []pq.Value, from, to, def, col int) []pq.Value {
+			if def == 0 {
+				for _, v := range vals[from:to] {
+					dst = append(dst, pq.Int64Value(v))
+				}
+				return dst
+			}
+			for _, v := range vals[from:to] {
+				dst = append(dst, pq.Int64Value(v).Level(0, def, col))
+			}
+			return dst
+		}
+	case *array.Timestamp:
+		if !sameFunc(conv, convInt64Like) {
+			return nil
+		}
+		vals := a.TimestampValues()
+		return func(dst []pq.Value, from, to, def, col int) []pq.Value {
+			if def == 0 {
+				for _, v := range vals[from:to] {
+					dst = append(dst, pq.Int64Value(int64(v)))
+				}
+				return dst
+			}
+			for _, v := range vals[from:to] {
+				dst = append(dst, pq.Int64Value(int64(v)).Level(0, def, col))
+			}
+			return dst
+		}
+	case *array.Int32:
+		vals := a.Int32Values()
+		return func(dst []pq.Value, from, to, def, col int) []pq.Value {
+			if def == 0 {
+				for _, v := range vals[from:to] {
+					dst = append(dst, pq.Int32Value(v))
+				}
+				return dst
+			}
+			for _, v := range vals[from:to] {
+				dst = append(dst, pq.Int32Value(v).Level(0, def, col))
+			}
+			return dst
+		}
+	case *array.Float64:
+		vals := a.Float64Values()
+		return func(dst []pq.Value, from, to, def, col int) []pq.Value {
+			if def == 0 {
+				for _, v := range vals[from:to] {
+					dst = append(dst, pq.DoubleValue(v))
+				}
+				return dst
+			}
+			for _, v := range vals[from:to] {
+				dst = append(dst, pq.DoubleValue(v).Level(0, def, col))
+			}
+			return dst
+		}
+	case *array.String:
+		return func(dst []pq.Value, from, to, def, col int) []pq.Value {
+			if def == 0 {
+				for i := from; i < to; i++ {
+					dst = append(dst, pq.ByteArrayValue(bytesOf(a.Value(i))))
+				}
+				return dst
+			}
+			for i := from; i < to; i++ {
+				dst = append(dst, pq.ByteArrayValue(bytesOf(a.Value(i))).Level(0, def, col))
+			}
+			return dst
+		}
+	case *array.Boolean:
+		return func(dst []pq.Value, from, to, def, col int) []pq.Value {
+			if def == 0 {
+				for i := from; i < to; i++ {
+					dst = append(dst, pq.BooleanValue(a.Value(i)))
+				}
+				return dst
+			}
+			for i := from; i < to; i++ {
+				dst = append(dst, pq.BooleanValue(a.Value(i)).Level(0, def, col))
+			}
+			return dst
+		}
+	}
+	return nil
+}
+
+// sameFunc reports whether two converters are the same function.
+func sameFunc(a, b converter) bool {
+	return reflect.ValueOf(a).Pointer() == reflect.ValueOf(b).Pointer()
 }
 
 // converter returns, for an array, a function producing the Parquet value of
@@ -38,6 +189,7 @@ type leafEncoder struct {
 	conv     converter
 	arr      arrow.Array
 	get      func(i int) pq.Value
+	fill     fillFunc
 }
 
 func (e *leafEncoder) setOptional() { e.optional = true }
@@ -51,6 +203,7 @@ func (e *leafEncoder) bind(arr arrow.Array) error {
 		return err
 	}
 	e.arr, e.get = arr, get
+	e.fill = fastFill(arr, e.conv)
 	return nil
 }
 

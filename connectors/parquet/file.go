@@ -8,6 +8,8 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	pq "github.com/parquet-go/parquet-go"
+
+	"github.com/sluicehq/sluice/connectors"
 )
 
 // Key-value metadata written into every file's footer, so a reader can tell
@@ -105,40 +107,48 @@ func (fw *fileWriter) bind(rec arrow.Record) error {
 	return nil
 }
 
-// writeRows appends rows of rec (indexes into it) whose offsets are given in
-// the same order, and sizes their estimated input bytes.
-func (fw *fileWriter) writeRows(rec arrow.Record, rows []int, offsets []int64, sizes []int64) error {
+// writeRows appends the rows of rec in runs (row index ranges [from, to))
+// whose records (for offsets and sizes) are recs. Rows are encoded column by
+// column in chunks; row groups are cut by row count and input bytes, never
+// by batch boundaries, so a retry produces the same file.
+func (fw *fileWriter) writeRows(rec arrow.Record, runs [][2]int, recs []connectors.Record) error {
 	if err := fw.bind(rec); err != nil {
 		return err
 	}
-	pending := 0
-	for k, i := range rows {
-		for _, enc := range fw.encs {
-			enc.write(i, 0, 0, fw.cols)
-		}
-		pending++
-		fw.rows++
-		fw.rgRows++
-		fw.bytes += sizes[k]
-		fw.rgBytes += sizes[k]
-		fw.lastOffset = offsets[k]
-		endOfGroup := fw.rgRows >= fw.opts.rowGroupRows || fw.rgBytes >= fw.opts.rowGroupBytes
-		if pending >= fw.opts.chunkRows || endOfGroup {
+	for _, run := range runs {
+		for from := run[0]; from < run[1]; {
+			to, endOfGroup := from, false
+			limit := min(run[1], from+fw.opts.chunkRows)
+			for to < limit {
+				r := &recs[to]
+				size := int64(len(r.Key) + len(r.Value))
+				fw.rows++
+				fw.rgRows++
+				fw.bytes += size
+				fw.rgBytes += size
+				fw.lastOffset = r.Offset
+				to++
+				if fw.rgRows >= fw.opts.rowGroupRows || fw.rgBytes >= fw.opts.rowGroupBytes {
+					endOfGroup = true
+					break
+				}
+			}
+			for _, enc := range fw.encs {
+				enc.writeRange(from, to, fw.cols)
+			}
 			if err := fw.flushValues(); err != nil {
 				return err
 			}
-			pending = 0
-		}
-		if endOfGroup {
-			// Row groups are cut by row count and input bytes, never by
-			// batch boundaries, so a retry produces the same file.
-			if err := fw.w.Flush(); err != nil {
-				return fmt.Errorf("write row group of %s: %w", fw.tmpPath, err)
+			if endOfGroup {
+				if err := fw.w.Flush(); err != nil {
+					return fmt.Errorf("write row group of %s: %w", fw.tmpPath, err)
+				}
+				fw.rgRows, fw.rgBytes = 0, 0
 			}
-			fw.rgRows, fw.rgBytes = 0, 0
+			from = to
 		}
 	}
-	return fw.flushValues()
+	return nil
 }
 
 // flushValues hands the buffered values to the column writers.

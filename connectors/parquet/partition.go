@@ -79,3 +79,30 @@ func window(t time.Time, interval time.Duration) time.Time {
 	}
 	return time.Unix(0, start+int64(interval))
 }
+
+// dirCache remembers the directory of the last hour seen, so that rows do
+// not each pay for a time-zone conversion and a path join.
+type dirCache struct {
+	topic      string
+	start, end time.Time
+	dirName    string
+	valid      bool
+}
+
+func (c *dirCache) dir(p *partitioner, topic string, t time.Time) string {
+	if c.valid && topic == c.topic && !t.Before(c.start) && t.Before(c.end) {
+		return c.dirName
+	}
+	c.topic, c.dirName, c.valid = topic, p.dir(topic, t), true
+	if !p.byTime {
+		c.start, c.end = time.Time{}, time.Unix(1<<62, 0)
+		return c.dirName
+	}
+	lt := t.In(p.loc)
+	c.start = time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), 0, 0, 0, p.loc)
+	c.end = c.start.Add(time.Hour)
+	if !c.start.Before(c.end) || t.Before(c.start) || !t.Before(c.end) {
+		c.valid = false // a time-zone transition: do not cache
+	}
+	return c.dirName
+}

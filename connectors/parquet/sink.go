@@ -42,9 +42,10 @@ func init() {
 // placed by record time); a schema change closes the directory's file and
 // opens another, also a function of the records only.
 type Sink struct {
-	cfg   *sinkConfig
-	log   *slog.Logger
-	parts map[connectors.TopicPartition]*partitionState
+	cfg      *sinkConfig
+	log      *slog.Logger
+	parts    map[connectors.TopicPartition]*partitionState
+	dirCache dirCache
 }
 
 type partitionState struct {
@@ -57,11 +58,18 @@ type partitionState struct {
 	order      []*fileWriter // creation order: files are committed in it
 }
 
-// pendingRows are the rows of the current batch bound for one file.
+// pendingRows are the rows of the current batch bound for one file, as
+// runs [from, to) of row indexes: usually one run per batch.
 type pendingRows struct {
-	rows    []int
-	offsets []int64
-	sizes   []int64
+	runs [][2]int
+}
+
+func (p *pendingRows) add(i int) {
+	if n := len(p.runs); n > 0 && p.runs[n-1][1] == i {
+		p.runs[n-1][1]++
+		return
+	}
+	p.runs = append(p.runs, [2]int{i, i + 1})
 }
 
 // NewSink returns an unopened sink; the worker calls Open.
@@ -149,14 +157,19 @@ func (s *Sink) state(tp connectors.TopicPartition) *partitionState {
 func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) time.Time) error {
 	st := s.state(b.TopicPartition)
 	schema := b.Columns.Schema()
-	pending := make(map[*fileWriter]*pendingRows)
+	var pending map[*fileWriter]*pendingRows
+	var last *fileWriter // the file of the previous row, and its runs
+	var lastRows *pendingRows
 	flush := func(fw *fileWriter) error {
 		p := pending[fw]
-		if p == nil || len(p.rows) == 0 {
+		if p == nil || len(p.runs) == 0 {
 			return nil
 		}
 		delete(pending, fw)
-		return fw.writeRows(b.Columns, p.rows, p.offsets, p.sizes)
+		if fw == last {
+			last, lastRows = nil, nil
+		}
+		return fw.writeRows(b.Columns, p.runs, b.Records)
 	}
 	flushAll := func() error {
 		for _, fw := range st.order {
@@ -166,10 +179,10 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) time.Time) 
 		}
 		return nil
 	}
+	dirs := &s.dirCache
 	for i := range b.Records {
 		rec := &b.Records[i]
 		t := times(i)
-		size := int64(len(rec.Key) + len(rec.Value))
 		if st.open && s.shouldRoll(st, t) {
 			if err := flushAll(); err != nil {
 				s.abort(st)
@@ -183,9 +196,14 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) time.Time) 
 			st.open, st.segStart, st.segRecords, st.segBytes = true, rec.Offset, 0, 0
 			st.windowEnd = window(t, s.cfg.rotateInterval)
 		}
-		dir := s.cfg.dir(b.Topic, t)
-		fw := st.files[dir]
-		if fw != nil && !fw.schema.Equal(schema) {
+		dir := dirs.dir(&s.cfg.partitioner, b.Topic, t)
+		var fw *fileWriter
+		if last != nil && last.dir == dir {
+			fw = last // most rows go where the previous one went
+		} else {
+			fw = st.files[dir]
+		}
+		if fw != nil && fw.schema != schema && !fw.schema.Equal(schema) {
 			// The value schema changed: finish this directory's file and
 			// start another at this record.
 			if err := flush(fw); err != nil {
@@ -210,16 +228,21 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) time.Time) 
 			st.files[dir] = fw
 			st.order = append(st.order, fw)
 		}
-		p := pending[fw]
-		if p == nil {
-			p = &pendingRows{}
-			pending[fw] = p
+		fw.schema = schema // same fields; pointer equality short-cuts the next check
+		if fw != last {
+			if pending == nil {
+				pending = make(map[*fileWriter]*pendingRows)
+			}
+			lastRows = pending[fw]
+			if lastRows == nil {
+				lastRows = &pendingRows{}
+				pending[fw] = lastRows
+			}
+			last = fw
 		}
-		p.rows = append(p.rows, i)
-		p.offsets = append(p.offsets, rec.Offset)
-		p.sizes = append(p.sizes, size)
+		lastRows.add(i)
 		st.segRecords++
-		st.segBytes += size
+		st.segBytes += int64(len(rec.Key) + len(rec.Value))
 	}
 	if err := flushAll(); err != nil {
 		s.abort(st)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -52,7 +54,8 @@ func openSink(t testing.TB, raw map[string]string) *Sink {
 		t.Fatalf("config: %v", err)
 	}
 	s := NewSink()
-	if err := s.Open(context.Background(), connectors.TaskInfo{Connector: "pq"}, cfg); err != nil {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := s.Open(context.Background(), connectors.TaskInfo{Connector: "pq", Logger: logger}, cfg); err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	return s
