@@ -158,7 +158,10 @@ func TestEndToEndExactlyOnceSinkSurvivesKillsAndOutage(t *testing.T) {
 		t.Fatalf("create connector: %d %s", code, body)
 	}
 	rowsAtLeast := func(n int) func() bool {
-		return func() bool { c, _ := countRows(t, pg, `SELECT count(*), count(DISTINCT id) FROM payments`); return c >= n }
+		return func() bool {
+			c, _ := countRows(t, pg, `SELECT count(*), count(DISTINCT id) FROM payments`)
+			return c >= n
+		}
 	}
 
 	// Kill the worker mid-stream and start a new one.
