@@ -32,6 +32,7 @@ type testWorker struct {
 	srv    *httptest.Server
 	cancel context.CancelFunc
 	done   chan error
+	base   string // REST base URL when there is no in-process server
 }
 
 func startWorker(t testing.TB, brokerAddr string) *testWorker {
@@ -92,7 +93,11 @@ func (tw *testWorker) call(method, path string, body any, out any) int {
 			rd = bytes.NewReader(b)
 		}
 	}
-	req, _ := http.NewRequest(method, tw.srv.URL+path, rd)
+	base := tw.base
+	if tw.srv != nil {
+		base = tw.srv.URL
+	}
+	req, _ := http.NewRequest(method, base+path, rd)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
