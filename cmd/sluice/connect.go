@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/connectors/worker"
 
 	// Built-in connector plugins register themselves.
@@ -436,6 +437,30 @@ func addConnectClientCmds(parent *cobra.Command) {
 		c.Flags().StringVar(&url, "url", def, "connect worker REST URL (env "+connectURLEnv+")")
 		parent.AddCommand(c)
 	}
+	parent.AddCommand(&cobra.Command{Use: "docs [PLUGIN ...]", Short: "Print Markdown reference docs of the connector plugins built into this binary",
+		Long: "Prints each plugin's description and config table, generated from its declared spec (plugin fields, then the worker's common fields).",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return printPluginDocs(cmd.OutOrStdout(), args)
+		}})
+}
+
+// printPluginDocs writes Markdown docs of the named plugins (all when none
+// are named).
+func printPluginDocs(out io.Writer, names []string) error {
+	want := map[string]bool{}
+	for _, n := range names {
+		if _, err := connectors.Lookup(n); err != nil {
+			return err
+		}
+		want[n] = true
+	}
+	for _, p := range connectors.Plugins() {
+		if len(want) > 0 && !want[p.Name] {
+			continue
+		}
+		fmt.Fprintf(out, "## %s (%s)\n\n%s\n\n%s\n", p.Name, p.Kind, p.Doc, worker.Spec(p).Doc())
+	}
+	return nil
 }
 
 // connectCall makes one REST call and prints the (indented) JSON response;

@@ -208,6 +208,10 @@ func fullSpec(p connectors.Plugin) connectors.ConfigSpec {
 	return p.Spec.Merge(sourceSpec)
 }
 
+// Spec returns the full spec a connector of plugin p is validated against:
+// the plugin's fields, then the worker's common fields for its kind.
+func Spec(p connectors.Plugin) connectors.ConfigSpec { return fullSpec(p) }
+
 // validateConfig checks a connector config: plugin, common and plugin
 // fields, and cross-field rules. It returns the plugin (when found) and the
 // per-field errors.
