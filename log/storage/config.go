@@ -34,11 +34,13 @@ const Forever = time.Duration(math.MaxInt64)
 // (min.insync.replicas, compression.type, ...) so that one value describes a
 // topic and round-trips through ParseTopicConfig/ToMap.
 type Config struct {
-	SegmentBytes       int64         // segment.bytes: roll when the active segment would exceed this
+	SegmentBytes int64 // segment.bytes: roll when the active segment would exceed this
+	//lint:ignore ST1011 named for Kafka's segment.ms; the broker depends on this name
 	SegmentMs          time.Duration // segment.ms: roll when the active segment's first batch is older
 	IndexIntervalBytes int           // index.interval.bytes: bytes between offset/time index entries
 	SegmentIndexBytes  int           // segment.index.bytes: max index file size; roll when full
 
+	//lint:ignore ST1011 named for Kafka's retention.ms; the broker depends on this name
 	RetentionMs    time.Duration // retention.ms; <0 = infinite
 	RetentionBytes int64         // retention.bytes; <0 = infinite
 

@@ -97,7 +97,3 @@ func (c *epochCache) truncateFromStart(offset int64) bool {
 	c.entries = append([]epochEntry{keep}, c.entries[i:]...)
 	return changed
 }
-
-func (c *epochCache) clone() []epochEntry {
-	return append([]epochEntry(nil), c.entries...)
-}

@@ -193,16 +193,6 @@ func (ps *producerState) expire(cutoff int64) {
 	}
 }
 
-func (ps *producerState) clone() *producerState {
-	c := &producerState{m: make(map[int64]*producerEntry, len(ps.m)), aborted: append([]AbortedTransaction(nil), ps.aborted...)}
-	for id, e := range ps.m {
-		ce := *e
-		ce.Batches = append([]batchMeta(nil), e.Batches...)
-		c.m[id] = &ce
-	}
-	return c
-}
-
 // controlMarker is a decoded transaction marker (control record).
 type controlMarker struct {
 	ok               bool

@@ -81,11 +81,6 @@ func (s *scanner) fill(need int) error {
 	return nil
 }
 
-func isTruncated(err error) bool {
-	var be *batchError
-	return errors.As(err, &be) && be.Truncated
-}
-
 // forEachHeader visits the batch headers in [start, end) of a file whose
 // batches were already validated, reading only the headers.
 func forEachHeader(r io.ReaderAt, start, end int64, fn func(pos int64, h *header) error) error {
