@@ -54,15 +54,23 @@ func (rb *RecordBuilder) AppendJSON(row []byte) error {
 	if len(row) == 0 || row[0] != '{' {
 		return fmt.Errorf("row is not a JSON object: %s", snippet(row))
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(row, &obj); err != nil {
-		return fmt.Errorf("row is not valid JSON: %w", err)
-	}
 	clear(rb.raws)
-	for k, v := range obj {
-		if i, ok := rb.index[k]; ok {
-			rb.raws[i] = v
+	err := eachMember(row, func(key []byte, escaped bool, val []byte) error {
+		i, ok := rb.index[string(key)] // no allocation for the lookup
+		if escaped {
+			name, err := memberName(key, true)
+			if err != nil {
+				return err
+			}
+			i, ok = rb.index[name]
 		}
+		if ok {
+			rb.raws[i] = val // a repeated member: the last wins, as in encoding/json
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("row is not valid JSON: %w", err)
 	}
 	return rb.appendRaws()
 }

@@ -58,6 +58,12 @@ func ParseDecimal(s string, precision, scale int32) (decimal128.Num, error) {
 	if len(digits)+shift > int(precision) {
 		return decimal128.Num{}, fmt.Errorf("%s%s does not fit decimal128(%d,%d)", sign(neg), truncate(s), precision, scale)
 	}
+	if num, ok := fastDecimal(digits, shift, neg); ok {
+		if !num.FitsInPrecision(precision) {
+			return decimal128.Num{}, fmt.Errorf("%s%s does not fit decimal128(%d,%d)", sign(neg), truncate(s), precision, scale)
+		}
+		return num, nil
+	}
 	n, _ := new(big.Int).SetString(digits, 10)
 	switch {
 	case shift > 0:
@@ -83,6 +89,35 @@ func ParseDecimal(s string, precision, scale int32) (decimal128.Num, error) {
 		return decimal128.Num{}, fmt.Errorf("%s%s does not fit decimal128(%d,%d)", sign(neg), truncate(s), precision, scale)
 	}
 	return num, nil
+}
+
+var pow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
+
+// fastDecimal computes digits * 10^shift (rounded half away from zero) in
+// int64 when everything fits in 18 digits.
+func fastDecimal(digits string, shift int, neg bool) (decimal128.Num, bool) {
+	if len(digits) > 18 || len(digits)+shift > 18 || shift < -18 {
+		return decimal128.Num{}, false
+	}
+	var n int64
+	for i := 0; i < len(digits); i++ {
+		n = n*10 + int64(digits[i]-'0')
+	}
+	switch {
+	case shift > 0:
+		n *= pow10[shift]
+	case shift < 0:
+		div := pow10[-shift]
+		q, r := n/div, n%div
+		if 2*r >= div {
+			q++
+		}
+		n = q
+	}
+	if neg {
+		n = -n
+	}
+	return decimal128.FromI64(n), true
 }
 
 // FormatDecimal writes n with scale fractional digits, exactly ("-12.30").

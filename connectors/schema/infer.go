@@ -2,7 +2,6 @@ package schema
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -60,29 +59,21 @@ func (in *Inferrer) Observe(row []byte) error {
 	if len(row) == 0 || row[0] != '{' {
 		return fmt.Errorf("row is not a JSON object: %s", snippet(row))
 	}
-	// Keep the object's key order: decode key by key.
-	dec := json.NewDecoder(bytes.NewReader(row))
-	if _, err := dec.Token(); err != nil {
-		return fmt.Errorf("row is not valid JSON: %w", err)
-	}
+	// Members in the object's order: the schema keeps first-seen order.
 	type kv struct {
 		k string
-		v json.RawMessage
+		v []byte
 	}
 	var pairs []kv
-	for dec.More() {
-		tok, err := dec.Token()
+	err := eachMember(row, func(key []byte, escaped bool, val []byte) error {
+		name, err := memberName(key, escaped)
 		if err != nil {
-			return fmt.Errorf("row is not valid JSON: %w", err)
+			return err
 		}
-		key, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return fmt.Errorf("row is not valid JSON: field %q: %w", key, err)
-		}
-		pairs = append(pairs, kv{key, v})
-	}
-	if _, err := dec.Token(); err != nil {
+		pairs = append(pairs, kv{name, val})
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("row is not valid JSON: %w", err)
 	}
 	if in.index == nil {
@@ -100,7 +91,7 @@ func (in *Inferrer) Observe(row []byte) error {
 	return nil
 }
 
-func (in *Inferrer) observe(f *inferred, raw json.RawMessage, depth int) {
+func (in *Inferrer) observe(f *inferred, raw []byte, depth int) {
 	k, elems := in.kindOf(raw)
 	if depth >= maxTypeDepth && k == kList {
 		k = kJSON
@@ -116,7 +107,7 @@ func (in *Inferrer) observe(f *inferred, raw json.RawMessage, depth int) {
 	}
 }
 
-func (in *Inferrer) kindOf(raw json.RawMessage) (kind, []json.RawMessage) {
+func (in *Inferrer) kindOf(raw []byte) (kind, [][]byte) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return kNull, nil
@@ -128,8 +119,7 @@ func (in *Inferrer) kindOf(raw json.RawMessage) (kind, []json.RawMessage) {
 		return kBool, nil
 	case '"':
 		if in.Timestamps {
-			var s string
-			if json.Unmarshal(raw, &s) == nil {
+			if s, err := jsonString(raw); err == nil {
 				if _, err := parseZoned(s); err == nil {
 					return kTimestamp, nil
 				}
@@ -137,15 +127,18 @@ func (in *Inferrer) kindOf(raw json.RawMessage) (kind, []json.RawMessage) {
 		}
 		return kString, nil
 	case '[':
-		var elems []json.RawMessage
-		if json.Unmarshal(raw, &elems) != nil {
+		var elems [][]byte
+		if eachElement(raw, 1, func(v []byte) error { elems = append(elems, v); return nil }) != nil {
 			return kJSON, nil
 		}
 		return kList, elems
 	case '{':
 		return kJSON, nil
 	}
-	if _, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+	if _, ok := fastInt(raw); ok {
+		return kInt, nil
+	}
+	if _, err := strconv.ParseInt(unsafeString(raw), 10, 64); err == nil {
 		return kInt, nil
 	}
 	return kFloat, nil

@@ -134,30 +134,43 @@ func convert(dt arrow.DataType, raw json.RawMessage, depth int) (any, error) {
 		if raw[0] != '[' {
 			return nil, fmt.Errorf("expected an array, got %s", snippet(raw))
 		}
-		var items []json.RawMessage
-		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, fmt.Errorf("invalid array: %v", err)
-		}
-		out := make([]any, len(items))
-		for i, it := range items {
+		var out []any
+		err := eachElement(raw, depth, func(it []byte) error {
 			v, err := convert(t.Elem(), it, depth+1)
 			if err != nil {
-				return nil, fmt.Errorf("[%d]: %w", i, err)
+				return fmt.Errorf("[%d]: %w", len(out), err)
 			}
-			out[i] = v
+			out = append(out, v)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = []any{}
 		}
 		return out, nil
 	case *arrow.StructType:
 		if raw[0] != '{' {
 			return nil, fmt.Errorf("expected an object, got %s", snippet(raw))
 		}
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &obj); err != nil {
+		vals := make([]json.RawMessage, t.NumFields())
+		err := eachMember(raw, func(key []byte, escaped bool, val []byte) error {
+			name, err := memberName(key, escaped)
+			if err != nil {
+				return err
+			}
+			if i, ok := t.FieldIdx(name); ok {
+				vals[i] = val
+			}
+			return nil
+		})
+		if err != nil {
 			return nil, fmt.Errorf("invalid object: %v", err)
 		}
 		out := make([]any, t.NumFields())
 		for i, f := range t.Fields() {
-			v, err := convert(f.Type, obj[f.Name], depth+1)
+			v, err := convert(f.Type, vals[i], depth+1)
 			if err != nil {
 				return nil, fmt.Errorf(".%s: %w", f.Name, err)
 			}
@@ -178,60 +191,6 @@ func snippet(raw []byte) string {
 	return string(raw)
 }
 
-func jsonString(raw []byte) (string, error) {
-	if raw[0] != '"' {
-		return "", fmt.Errorf("expected a string, got %s", snippet(raw))
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf("invalid string: %v", err)
-	}
-	return s, nil
-}
-
-// numberText returns the text of a JSON number, or of a string holding one.
-func numberText(raw []byte) (string, error) {
-	if raw[0] == '"' {
-		return jsonString(raw)
-	}
-	return string(raw), nil
-}
-
-func jsonInt(raw []byte, min, max int64) (any, error) {
-	s, err := numberText(raw)
-	if err != nil {
-		return nil, fmt.Errorf("expected an integer, got %s", snippet(raw))
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		// Accept integral values written with a fraction or exponent (3.0, 1e3).
-		f, ferr := strconv.ParseFloat(s, 64)
-		if ferr != nil || f != math.Trunc(f) || f < -9.2e18 || f > 9.2e18 {
-			return nil, fmt.Errorf("expected an integer, got %s", snippet(raw))
-		}
-		n = int64(f)
-	}
-	if n < min || n > max {
-		return nil, fmt.Errorf("%d out of range [%d, %d]", n, min, max)
-	}
-	return n, nil
-}
-
-func jsonUint(raw []byte, max uint64) (any, error) {
-	s, err := numberText(raw)
-	if err != nil {
-		return nil, fmt.Errorf("expected an unsigned integer, got %s", snippet(raw))
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("expected an unsigned integer, got %s", snippet(raw))
-	}
-	if n > max {
-		return nil, fmt.Errorf("%d out of range [0, %d]", n, max)
-	}
-	return n, nil
-}
-
 func jsonFloat(raw []byte) (any, error) {
 	if raw[0] == '"' {
 		s, err := jsonString(raw)
@@ -248,7 +207,7 @@ func jsonFloat(raw []byte) (any, error) {
 		}
 		raw = []byte(s)
 	}
-	f, err := strconv.ParseFloat(string(raw), 64)
+	f, err := strconv.ParseFloat(unsafeString(raw), 64)
 	if err != nil {
 		return nil, fmt.Errorf("expected a number, got %s", snippet(raw))
 	}
