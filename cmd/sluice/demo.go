@@ -327,7 +327,7 @@ func watchDemo(ctx context.Context, w io.Writer, r *runner.Runner, adm *kadm.Cli
 		} else {
 			fmt.Fprintln(w, line)
 		}
-		caughtUp := genDone && lagErr == nil && len(lag.Uncommitted) == 0 && demoCaughtUp(r, lag)
+		caughtUp := genDone && lagErr == nil && r.Settled(lag)
 		if caughtUp && counts == lastCounts {
 			stable++
 		} else {
@@ -348,29 +348,6 @@ func watchDemo(ctx context.Context, w io.Writer, r *runner.Runner, adm *kadm.Cli
 			return fmt.Errorf("demo: not finished after %v (lag %v, waiting for %v)", timeout, lag.Groups, lag.Uncommitted)
 		}
 	}
-}
-
-// demoCaughtUp reports that every group has consumed everything, except
-// what Parquet sinks hold in their open file: a Parquet file is committed
-// (and its rows acknowledged) once it is full and the next row arrives, so
-// at the end of a finite input up to flush.size rows wait in it.
-func demoCaughtUp(r *runner.Runner, lag runner.Lag) bool {
-	open := map[string]int64{}
-	for _, c := range r.Compiled() {
-		for _, k := range c.Connectors {
-			if k.Config["connector.class"] == "parquet-sink" {
-				var n int64
-				fmt.Sscan(k.Config["flush.size"], &n)
-				open["connect-"+k.Name] = n
-			}
-		}
-	}
-	for g, n := range lag.Groups {
-		if n > open[g] {
-			return false
-		}
-	}
-	return true
 }
 
 func outputCounts(ctx context.Context, adm *kadm.Client, topics []string) string {

@@ -64,10 +64,13 @@ type Config struct {
 // DefaultConfig is the demo's data: 50 sensors on 5 sites reporting every
 // 5 seconds for 10 minutes and 15 seconds of event time (the extra seconds
 // move stream time past the tenth minute's grace period, so ten full
-// minutes of averages are emitted).
+// minutes of averages are emitted). The readings start on the minute
+// eleven minutes ago: event times are recent, as retention (7 days by
+// default) deletes records by their timestamps. The values depend only on
+// the seed.
 func DefaultConfig() Config {
 	return Config{Seed: 42, Sensors: 50, Interval: 5 * time.Second, Duration: 10*time.Minute + 15*time.Second,
-		Start: time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)}
+		Start: time.Now().UTC().Truncate(time.Minute).Add(-11 * time.Minute)}
 }
 
 // sensor is one simulated device.
