@@ -69,4 +69,6 @@ func Expected(cfg Config, threshold float64) (map[string]Average, []Reading) {
 }
 
 // Key is the key Expected uses for a sensor and minute.
-func Key(sensor string, minute time.Time) string { return sensor + "@" + minute.UTC().Format(time.RFC3339) }
+func Key(sensor string, minute time.Time) string {
+	return sensor + "@" + minute.UTC().Format(time.RFC3339)
+}
