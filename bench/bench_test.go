@@ -64,10 +64,10 @@ func TestPerProducerSplitsExactly(t *testing.T) {
 	}
 }
 
-func TestPayloadCarriesSendTime(t *testing.T) {
+func TestPayloads(t *testing.T) {
 	p := newPayloads(100)
 	now := time.Unix(1700000000, 123456789)
-	b := p.get(now)
+	b := p.stamped(now)
 	if len(b) != 100 {
 		t.Fatalf("payload is %d bytes, want 100", len(b))
 	}
@@ -75,13 +75,16 @@ func TestPayloadCarriesSendTime(t *testing.T) {
 	if !ok || !got.Equal(now) {
 		t.Fatalf("sentAt = %v, %v; want %v", got, ok, now)
 	}
-	if string(b[8:]) != string(p.filler[8:]) {
-		t.Fatal("payload body differs from the filler")
+	if string(b[8:]) != string(p.shared()[8:]) {
+		t.Fatal("stamped payload body differs from the shared one")
 	}
-	p.put(b)
-	b2 := p.get(now.Add(time.Second))
-	if got, _ := sentAt(b2); !got.Equal(now.Add(time.Second)) {
-		t.Fatalf("recycled payload stamped %v", got)
+	if b2 := p.stamped(now.Add(time.Second)); &b2[0] == &b[0] {
+		t.Fatal("stamped payloads share memory; an in-flight value would change")
+	}
+	for _, c := range p.shared() {
+		if c < 'A' || c > 'Z' {
+			t.Fatalf("shared payload byte %q is not a letter", c)
+		}
 	}
 	if _, ok := sentAt([]byte{1, 2, 3}); ok {
 		t.Fatal("sentAt accepted a 3-byte payload")

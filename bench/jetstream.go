@@ -131,20 +131,22 @@ func (j *JetStreamTarget) NewProducer(_ context.Context, cfg Config, onAck AckFu
 	if pending <= 0 {
 		pending = 4000 // nats.go's default
 	}
+	p := &jsProducer{subjects: j.subjects, noAck: cfg.Acks == "0", onAck: onAck, sent: map[*nats.Msg]time.Time{}}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(pending),
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
-			onAck(m.Data, nil)
+			p.acked(m, nil)
 		}),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-			onAck(m.Data, err)
+			p.acked(m, err)
 		}),
 	)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	return &jsProducer{nc: nc, js: js, subjects: j.subjects, noAck: cfg.Acks == "0", onAck: onAck}, nil
+	p.nc, p.js = nc, js
+	return p, nil
 }
 
 type jsProducer struct {
@@ -154,29 +156,52 @@ type jsProducer struct {
 	noAck    bool
 	onAck    AckFunc
 	next     int
+
+	mu   sync.Mutex
+	sent map[*nats.Msg]time.Time // in flight: message → send time
 }
 
-func (p *jsProducer) Send(ctx context.Context, payload []byte) error {
+// acked reports a publish ack (or error) with the message's send time.
+func (p *jsProducer) acked(m *nats.Msg, err error) {
+	p.mu.Lock()
+	sent, ok := p.sent[m]
+	delete(p.sent, m)
+	p.mu.Unlock()
+	if ok {
+		p.onAck(sent, err)
+	}
+}
+
+func (p *jsProducer) Send(ctx context.Context, payload []byte, sent time.Time) error {
 	subj := p.subjects[p.next]
 	p.next = (p.next + 1) % len(p.subjects)
 	if p.noAck {
 		if err := p.nc.Publish(subj, payload); err != nil {
 			return err
 		}
-		p.onAck(payload, nil) // the client copied the payload
+		p.onAck(sent, nil)
 		return nil
 	}
 	msg := &nats.Msg{Subject: subj, Data: payload}
+	p.mu.Lock()
+	p.sent[msg] = sent
+	p.mu.Unlock()
 	for {
 		_, err := p.js.PublishMsgAsync(msg)
-		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || ctx.Err() != nil {
+			p.mu.Lock()
+			delete(p.sent, msg)
+			p.mu.Unlock()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return err
 		}
-		// The window of unacknowledged publishes is full: wait, as a kgo
-		// producer blocks on MaxBufferedRecords.
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		// The window of unacknowledged publishes was full for the stall
+		// wait: try again, as a kgo producer blocks on MaxBufferedRecords.
 	}
 }
 

@@ -125,32 +125,55 @@ func (k *KafkaTarget) NewProducer(_ context.Context, cfg Config, onAck AckFunc) 
 	if err != nil {
 		return nil, err
 	}
-	p := &kafkaProducer{cl: cl, onAck: onAck}
-	p.records.New = func() any { return new(kgo.Record) }
-	return p, nil
+	return &kafkaProducer{cl: cl, onAck: onAck}, nil
 }
 
 type kafkaProducer struct {
-	cl      *kgo.Client
-	onAck   AckFunc
-	records sync.Pool // *kgo.Record, recycled after their promise
+	cl    *kgo.Client
+	onAck AckFunc
+	free  recordStack // records whose promise ran, for reuse
 }
 
-func (p *kafkaProducer) Send(ctx context.Context, payload []byte) error {
-	r := p.records.Get().(*kgo.Record)
+func (p *kafkaProducer) Send(ctx context.Context, payload []byte, sent time.Time) error {
+	r := p.free.pop()
 	r.Value = payload
-	if ts, ok := sentAt(payload); ok {
-		r.Timestamp = ts // saves kgo a clock read per record
-	}
+	r.Timestamp = sent // also saves kgo a clock read per record
 	p.cl.Produce(ctx, r, p.promise)
 	return nil
 }
 
 // promise is one method value for every record: no closure per record.
 func (p *kafkaProducer) promise(r *kgo.Record, err error) {
-	p.onAck(r.Value, err)
+	p.onAck(r.Timestamp, err)
+	p.free.push(r)
+}
+
+// recordStack recycles kgo records between the producing goroutine and
+// kgo's promise goroutine. A mutex-guarded stack is cheaper here than a
+// sync.Pool, whose per-P caches miss on every cross-goroutine hand-off.
+type recordStack struct {
+	mu   sync.Mutex
+	recs []*kgo.Record
+}
+
+func (s *recordStack) pop() *kgo.Record {
+	s.mu.Lock()
+	n := len(s.recs)
+	if n == 0 {
+		s.mu.Unlock()
+		return new(kgo.Record)
+	}
+	r := s.recs[n-1]
+	s.recs = s.recs[:n-1]
+	s.mu.Unlock()
+	return r
+}
+
+func (s *recordStack) push(r *kgo.Record) {
 	*r = kgo.Record{}
-	p.records.Put(r)
+	s.mu.Lock()
+	s.recs = append(s.recs, r)
+	s.mu.Unlock()
 }
 
 func (p *kafkaProducer) Flush(ctx context.Context) error { return p.cl.Flush(ctx) }

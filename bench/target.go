@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
-	"sync"
 	"time"
 )
 
@@ -16,7 +15,7 @@ type Target interface {
 	// Setup creates what the run writes to, with cfg.Partitions partitions.
 	Setup(ctx context.Context, cfg Config) error
 	// NewProducer returns a producer that calls onAck exactly once per
-	// record sent, with the payload given to Send and the send's outcome.
+	// record Send accepted, with the send time given to Send and the outcome.
 	NewProducer(ctx context.Context, cfg Config, onAck AckFunc) (Producer, error)
 	// NewConsumer returns a consumer reading everything written since Setup.
 	NewConsumer(ctx context.Context, cfg Config) (Consumer, error)
@@ -27,15 +26,17 @@ type Target interface {
 	Teardown(ctx context.Context) error
 }
 
-// AckFunc receives a sent payload once the target has acknowledged (or
-// failed) it. It may be called concurrently and must not block.
-type AckFunc func(payload []byte, err error)
+// AckFunc learns that the record sent at sent was acknowledged (err nil) or
+// failed. It may be called concurrently and must not block.
+type AckFunc func(sent time.Time, err error)
 
 // Producer sends payloads asynchronously.
 type Producer interface {
-	// Send queues one payload; it blocks while the producer's buffer of
-	// unacknowledged records is full, or until ctx is done.
-	Send(ctx context.Context, payload []byte) error
+	// Send queues one payload sent at sent; it blocks while the producer's
+	// buffer of unacknowledged records is full, or until ctx is done. The
+	// payload must stay unchanged until acknowledged; it may be shared by
+	// many records. When Send returns an error, onAck is not called.
+	Send(ctx context.Context, payload []byte, sent time.Time) error
 	// Flush waits until every sent payload was acknowledged or failed.
 	Flush(ctx context.Context) error
 	Close()
@@ -49,43 +50,33 @@ type Consumer interface {
 	Close()
 }
 
-// payloads hands out record-size buffers stamped with their send time and
-// takes them back once acknowledged, so a long run does not churn the heap.
+// payloads makes record values: random letters, like
+// kafka-producer-perf-test, compressible about as much as text, so
+// --compression results are not flattered by zeros. Throughput runs share
+// one read-only value; e2e runs stamp each value with its send time, which
+// the consumer reads back.
 type payloads struct {
-	size   int
 	filler []byte
-	pool   sync.Pool
 }
 
 func newPayloads(size int) *payloads {
-	p := &payloads{size: size, filler: make([]byte, size)}
-	// Random letters, like kafka-producer-perf-test: compressible about as
-	// much as text, so --compression results are not flattered by zeros.
+	p := &payloads{filler: make([]byte, size)}
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range p.filler {
 		p.filler[i] = byte('A' + r.IntN(26))
 	}
-	p.pool.New = func() any {
-		b := make([]byte, size)
-		copy(b, p.filler)
-		return &b
-	}
 	return p
 }
 
-// get returns a payload stamped with now.
-func (p *payloads) get(now time.Time) []byte {
-	b := *(p.pool.Get().(*[]byte))
+// shared returns the value every throughput record carries.
+func (p *payloads) shared() []byte { return p.filler }
+
+// stamped returns a new value carrying now in its first 8 bytes.
+func (p *payloads) stamped(now time.Time) []byte {
+	b := make([]byte, len(p.filler))
+	copy(b, p.filler)
 	binary.BigEndian.PutUint64(b, uint64(now.UnixNano()))
 	return b
-}
-
-// put recycles a payload returned by get.
-func (p *payloads) put(b []byte) {
-	if cap(b) >= p.size {
-		b = b[:p.size]
-		p.pool.Put(&b)
-	}
 }
 
 // sentAt decodes a payload's send time; ok is false for foreign payloads.

@@ -93,20 +93,21 @@ func (a *ackCounter) firstErr() error {
 
 // produceAll runs cfg.Producers producers, each sending its share of
 // cfg.Count (or until cfg.Duration passes) at its share of rate, and waits
-// for every acknowledgement. onAcked sees each acknowledged payload before
-// it is recycled. It returns the time from the first send to the last ack.
-func produceAll(ctx context.Context, t Target, cfg Config, rate int, pl *payloads, onAcked func([]byte)) (*ackCounter, time.Duration, error) {
+// for every acknowledgement. Values are stamped with their send time when
+// stamp is set (for e2e); onAcked sees each acknowledged record's send
+// time. It returns the time from the first send to the last ack.
+func produceAll(ctx context.Context, t Target, cfg Config, rate int, stamp bool, onAcked func(sent time.Time)) (*ackCounter, time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	acks := &ackCounter{abort: cancel}
-	onAck := func(b []byte, err error) {
+	pl := newPayloads(cfg.RecordSize)
+	onAck := func(sent time.Time, err error) {
 		if err != nil {
 			acks.fail(err)
-		} else {
-			acks.acked.Add(1)
-			onAcked(b)
+			return
 		}
-		pl.put(b)
+		acks.acked.Add(1)
+		onAcked(sent)
 	}
 	producers := make([]Producer, cfg.Producers)
 	for i := range producers {
@@ -146,9 +147,11 @@ func produceAll(ctx context.Context, t Target, cfg Config, rate int, pl *payload
 				if !deadline.IsZero() && now.After(deadline) {
 					return nil
 				}
-				b := pl.get(now)
-				if err := p.Send(gctx, b); err != nil {
-					pl.put(b)
+				b := pl.shared()
+				if stamp {
+					b = pl.stamped(now)
+				}
+				if err := p.Send(gctx, b, now); err != nil {
 					if gctx.Err() != nil {
 						return nil
 					}
@@ -172,12 +175,9 @@ func produceAll(ctx context.Context, t Target, cfg Config, rate int, pl *payload
 
 // runProduce measures throughput and send → acknowledgement latency.
 func runProduce(ctx context.Context, t Target, cfg Config, rate int) (Result, error) {
-	pl := newPayloads(cfg.RecordSize)
 	rec := newRecorder()
-	acks, elapsed, err := produceAll(ctx, t, cfg, rate, pl, func(b []byte) {
-		if ts, ok := sentAt(b); ok {
-			rec.record(time.Since(ts))
-		}
+	acks, elapsed, err := produceAll(ctx, t, cfg, rate, false, func(sent time.Time) {
+		rec.record(time.Since(sent))
 	})
 	r := Result{TargetRate: rate, Records: acks.acked.Load(), Errors: acks.failed.Load(), Latency: rec.summary()}
 	r.Bytes = r.Records * int64(cfg.RecordSize)
@@ -188,8 +188,7 @@ func runProduce(ctx context.Context, t Target, cfg Config, rate int) (Result, er
 // runConsume fills the topic as fast as possible, then measures how fast a
 // new consumer reads it all from the start.
 func runConsume(ctx context.Context, t Target, cfg Config) (Result, error) {
-	pl := newPayloads(cfg.RecordSize)
-	acks, fillTime, err := produceAll(ctx, t, cfg, 0, pl, func([]byte) {})
+	acks, fillTime, err := produceAll(ctx, t, cfg, 0, false, func(time.Time) {})
 	if err != nil {
 		return Result{}, fmt.Errorf("filling: %w", err)
 	}
@@ -251,8 +250,7 @@ func runE2E(ctx context.Context, t Target, cfg Config, rate int) (Result, error)
 		})
 	}()
 
-	pl := newPayloads(cfg.RecordSize)
-	acks, elapsed, perr := produceAll(ctx, t, cfg, rate, pl, func([]byte) {})
+	acks, elapsed, perr := produceAll(ctx, t, cfg, rate, true, func(time.Time) {})
 	sent := acks.acked.Load()
 	expected.Store(sent)
 	if received.Load() >= sent || perr != nil {

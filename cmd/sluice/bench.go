@@ -22,6 +22,7 @@ type benchOptions struct {
 	natsPending   int
 	spawnBroker   bool
 	asJSON        bool
+	cpuProfile    string
 }
 
 func init() {
@@ -58,6 +59,7 @@ the ratio.`,
 	pf.BoolVar(&bo.natsInProcess, "nats-in-process", false, "run the embedded nats-server inside this process instead of a child process")
 	pf.BoolVar(&bo.spawnBroker, "spawn-broker", false, "start `sluice serve` on a temporary data dir and a free port, and measure it")
 	pf.BoolVar(&bo.asJSON, "json", false, "print results as JSON")
+	pf.StringVar(&bo.cpuProfile, "cpuprofile", "", "write a CPU profile of the benchmark process (the clients) to this file")
 	pf.IntVar(&cfg.RecordSize, "record-size", cfg.RecordSize, "bytes per record value (at least 8)")
 	pf.Int64Var(&cfg.Count, "count", cfg.Count, "records to send in total (0: use --duration)")
 	pf.DurationVar(&cfg.Duration, "duration", 0, "send for this long instead of --count")
@@ -117,6 +119,11 @@ func runBench(cmd *cobra.Command, co *clientOptions, bo *benchOptions, cfg bench
 		return fmt.Errorf("--target %q: want sluice, kafka, jetstream or both", bo.target)
 	}
 
+	stopProfile, err := startCPUProfile(bo.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	var results []bench.Result
 	for _, start := range targets {
 		t, stop, err := start()
