@@ -100,4 +100,3 @@ func compareFlags(t *testing.T, got, want []payments.Flag) {
 		}
 	}
 }
-
