@@ -204,4 +204,3 @@ func lines(t *testing.T, path string) int {
 	}
 	return strings.Count(string(b), "\n")
 }
-
