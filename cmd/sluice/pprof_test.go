@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/brokertest"
 )
@@ -15,7 +16,14 @@ func TestServePprofListen(t *testing.T) {
 	}
 	addr := brokertest.FreePort(t)
 	brokertest.Start(t, "--pprof-listen", addr)
-	resp, err := http.Get("http://" + addr + "/debug/pprof/")
+	// The extension starts once the broker listens; give it a moment.
+	var resp *http.Response
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err = http.Get("http://" + addr + "/debug/pprof/"); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
