@@ -1,0 +1,102 @@
+package broker
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/log/wire"
+)
+
+var (
+	fuzzOnce   sync.Once
+	fuzzBroker *Broker
+	fuzzErr    error
+)
+
+// fuzzConn returns a connection of a broker shared by all fuzz inputs; its
+// context is cancelled so that blocking handlers (long-poll Fetch,
+// JoinGroup, SyncGroup) return at once.
+func fuzzConn(t *testing.T) *conn {
+	fuzzOnce.Do(func() {
+		dir, err := makeTempDir()
+		if err != nil {
+			fuzzErr = err
+			return
+		}
+		cfg := DefaultConfig()
+		cfg.DataDir = dir
+		cfg.MaxPartitionsPerTopic = 4
+		cfg.OffsetsTopicPartitions = 1
+		fuzzBroker, fuzzErr = New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if fuzzErr == nil {
+			fuzzBroker.ctx, fuzzBroker.cancel = context.WithCancel(context.Background())
+		}
+	})
+	if fuzzErr != nil {
+		t.Fatal(fuzzErr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return &conn{b: fuzzBroker, remote: "fuzz:1", ctx: ctx, cancel: cancel}
+}
+
+// FuzzHandlers decodes arbitrary frames and runs every supported request
+// through its handler: whatever a client sends, a handler must answer or
+// refuse, never panic.
+func FuzzHandlers(f *testing.F) {
+	fm := kmsg.NewRequestFormatter(kmsg.FormatterClientID("fuzz"))
+	for _, a := range apis {
+		for _, v := range []int16{a.min, a.max} {
+			req := kmsg.RequestForKey(a.key)
+			req.SetVersion(v)
+			if d, ok := req.(interface{ Default() }); ok {
+				d.Default()
+			}
+			f.Add(fm.AppendRequest(nil, req, 1)[4:])
+		}
+	}
+	// A few with content: a topic to create, produce and fetch.
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ct.SetVersion(5)
+	tt := kmsg.NewCreateTopicsRequestTopic()
+	tt.Topic, tt.NumPartitions, tt.ReplicationFactor = "fz", 2, 1
+	ct.Topics = append(ct.Topics, tt)
+	f.Add(fm.AppendRequest(nil, ct, 2)[4:])
+	pr := kmsg.NewPtrProduceRequest()
+	pr.SetVersion(9)
+	pr.Acks = 1
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = "fz"
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Records = make([]byte, 70)
+	pp.Records[16] = 2
+	pt.Partitions = append(pt.Partitions, pp)
+	pr.Topics = append(pr.Topics, pt)
+	f.Add(fm.AppendRequest(nil, pr, 3)[4:])
+
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		c := fuzzConn(t)
+		h, body, err := wire.ParseHeader(frame)
+		if err != nil {
+			return
+		}
+		spec := apiFor(h.Key)
+		if spec == nil || h.Version < spec.min || h.Version > spec.max {
+			return
+		}
+		req, err := wire.DecodeBody(h, body)
+		if err != nil {
+			return
+		}
+		resp, err := spec.handle(c, h, req)
+		if err == nil && resp != nil {
+			resp.SetVersion(h.Version)
+			_ = wire.AppendResponse(nil, h.CorrelationID, resp)
+		}
+	})
+}
