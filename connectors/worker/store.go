@@ -149,23 +149,6 @@ func (s *store) readPositions(ctx context.Context, connector string) (connectors
 	return pos, err
 }
 
-// writePositions stores positions and waits for the log to acknowledge all
-// of them.
-func (s *store) writePositions(ctx context.Context, connector string, positions []connectors.Position) error {
-	recs := make([]*kgo.Record, 0, len(positions))
-	for _, p := range positions {
-		v := []byte(p.Offset)
-		if len(v) == 0 {
-			v = []byte("null")
-		}
-		recs = append(recs, &kgo.Record{Topic: s.cfg.OffsetTopic, Key: offsetKey(connector, p.Partition), Value: v})
-	}
-	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return connectors.Retriable(fmt.Errorf("store source positions: %w", err))
-	}
-	return nil
-}
-
 // writePositionsAsync stores positions without waiting; done is called
 // once with the first error (nil when all are acknowledged). Records with
 // the same key go to the same partition in order, so a later write never
