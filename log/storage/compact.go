@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -45,7 +46,7 @@ const swapManifest = "cleaner-swap"
 // pass; a dirty section with more keys is cleaned over several passes.
 const compactMapBytes = 64 << 20
 
-func (l *Log) compact(now time.Time, cfg *Config) error {
+func (l *Log) compact(ctx context.Context, now time.Time, cfg *Config) error {
 	segs := l.segments()
 	if len(segs) < 2 {
 		return nil
@@ -85,7 +86,10 @@ func (l *Log) compact(now time.Time, cfg *Config) error {
 		return nil
 	}
 	started := time.Now()
-	keys, mapEnd, err := l.buildKeyMap(segs[firstDirty:end])
+	keys, mapEnd, err := l.buildKeyMap(ctx, segs[firstDirty:end])
+	if ctx.Err() != nil {
+		return nil
+	}
 	if err != nil {
 		return l.errf("compaction: %w", err)
 	}
@@ -94,7 +98,17 @@ func (l *Log) compact(now time.Time, cfg *Config) error {
 	aborted := l.abortedRanges()
 	horizon := now.Add(cfg.DeleteRetention).UnixMilli()
 	var before, after int64
-	for _, group := range groupSegments(segs[:end], cfg) {
+	groups := groupSegments(segs[:end], cfg)
+	for i, group := range groups {
+		if err := ctx.Err(); err != nil {
+			// Stopped between groups: what was swapped in is complete;
+			// the cleaner point only covers fully cleaned groups.
+			cleanedUpTo = group[0].base
+			if i == 0 {
+				return nil
+			}
+			break
+		}
 		b, a, err := l.cleanGroup(group, keys, aborted, now.UnixMilli(), horizon)
 		if err != nil {
 			return l.errf("compaction: %w", err)
@@ -116,13 +130,16 @@ func (l *Log) compact(now time.Time, cfg *Config) error {
 // buildKeyMap maps every key in segs to its newest offset, stopping at a
 // segment boundary once the map is over compactMapBytes. It returns how
 // many segments were mapped (at least one).
-func (l *Log) buildKeyMap(segs []*segment) (map[string]int64, int, error) {
+func (l *Log) buildKeyMap(ctx context.Context, segs []*segment) (map[string]int64, int, error) {
 	keys := map[string]int64{}
 	var mem int
 	aborted := l.abortedRanges()
 	for i, seg := range segs {
 		if i > 0 && mem > compactMapBytes {
 			return keys, i, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
 		}
 		err := l.eachBatch(seg, func(pos int64, b []byte, h *header) error {
 			if h.IsControl() {

@@ -112,12 +112,33 @@ func TestManager(t *testing.T) {
 			t.Fatalf("opened bad partition %v", bad)
 		}
 	}
+	// Run applies retention in the background: a partition whose records
+	// are decades old and whose segments roll every millisecond empties.
+	oldCfg := DefaultConfig()
+	oldCfg.SegmentMs = time.Millisecond
+	oldCfg.RetentionMs = time.Hour
+	old, err := m.Open(TopicPartition{"old", 0}, oldCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Append(simpleBatch(t, 3, "ancient", 1000), AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	old.SetHighWatermark(old.LogEndOffset())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { m.Run(ctx); close(done) }()
-	time.Sleep(30 * time.Millisecond)
+	for deadline := time.Now().Add(20 * time.Second); old.LogStartOffset() != 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("Run did not apply retention: log start %d", old.LogStartOffset())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	cancel()
 	<-done
+	if err := m.Delete(TopicPartition{"old", 0}); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.Delete(tps[1]); err != nil {
 		t.Fatal(err)
 	}

@@ -194,10 +194,23 @@ func (m *Manager) Logs() map[TopicPartition]*Log {
 }
 
 // Run performs background maintenance every Options.MaintainInterval until
-// ctx is done: flush.ms, segment.ms, retention, compaction, producer
-// expiration and checkpoints. Errors are logged; a failing partition does
-// not stop the others.
+// ctx is done: segment.ms rolls, flush.ms, retention, producer expiration
+// and checkpoints on this goroutine, and compaction on a second one it
+// owns (so a long cleaning pass delays no other partition's flushes). It
+// returns when both have stopped. Errors are logged; a failing partition
+// does not stop the others.
 func (m *Manager) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.loop(ctx, func(l *Log, now time.Time) error { return l.maintainCompaction(ctx, now) })
+	}()
+	m.loop(ctx, func(l *Log, now time.Time) error { return l.maintainFast(now, false) })
+	wg.Wait()
+}
+
+func (m *Manager) loop(ctx context.Context, work func(*Log, time.Time) error) {
 	t := time.NewTicker(m.opt.MaintainInterval)
 	defer t.Stop()
 	for {
@@ -206,12 +219,11 @@ func (m *Manager) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		now := m.opt.Now()
 		for tp, l := range m.Logs() {
 			if ctx.Err() != nil {
 				return
 			}
-			if err := l.Maintain(now); err != nil && !errors.Is(err, ErrClosed) {
+			if err := work(l, m.opt.Now()); err != nil && !errors.Is(err, ErrClosed) {
 				m.opt.Logger.Error("storage: maintenance failed", "partition", tp.String(), "err", err)
 			}
 		}

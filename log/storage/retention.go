@@ -1,30 +1,47 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
 )
 
 // Maintain runs time-driven work for the log: roll by segment.ms, fsync by
-// flush.ms, retention by retention.ms and retention.bytes, compaction,
-// producer-id expiration, and the checkpoint. The Manager calls it
-// periodically; standalone users call it themselves.
+// flush.ms, retention by retention.ms and retention.bytes, producer-id
+// expiration, the checkpoint, and compaction when due. Manager.Run does
+// this for every log (compaction on its own goroutine); standalone users
+// call it themselves.
 func (l *Log) Maintain(now time.Time) error {
-	l.maintMu.Lock()
-	defer l.maintMu.Unlock()
+	if err := l.maintainFast(now, true); err != nil {
+		return err
+	}
+	return l.maintainCompaction(context.Background(), now)
+}
+
+// maintainFast does everything but compaction. With wait false it skips
+// retention instead of waiting while compaction holds the log.
+func (l *Log) maintainFast(now time.Time, wait bool) error {
 	cfg := l.cfg.Load()
 	if err := l.maintainWriter(now, cfg); err != nil {
 		return err
 	}
 	if cfg.CleanupDelete {
-		if _, err := l.applyRetention(now, cfg); err != nil {
-			return err
+		locked := true
+		if wait {
+			l.maintMu.Lock()
+		} else {
+			locked = l.maintMu.TryLock()
 		}
-	}
-	if cfg.CleanupCompact {
-		if err := l.compact(now, cfg); err != nil {
-			return err
+		if locked {
+			var err error
+			if !l.closed.Load() {
+				_, err = l.applyRetention(now, cfg)
+			}
+			l.maintMu.Unlock()
+			if err != nil {
+				return err
+			}
 		}
 	}
 	l.wmu.Lock()
@@ -41,6 +58,21 @@ func (l *Log) Maintain(now time.Time) error {
 		return l.writeCheckpointLocked(false)
 	}
 	return nil
+}
+
+// maintainCompaction compacts the log if its policy asks for it and it is
+// due; ctx stops a long pass between segments.
+func (l *Log) maintainCompaction(ctx context.Context, now time.Time) error {
+	cfg := l.cfg.Load()
+	if !cfg.CleanupCompact {
+		return nil
+	}
+	l.maintMu.Lock()
+	defer l.maintMu.Unlock()
+	if l.closed.Load() {
+		return nil
+	}
+	return l.compact(ctx, now, cfg)
 }
 
 // maintainWriter handles segment.ms and flush.ms.
