@@ -20,7 +20,13 @@ const MaxDepth = 64
 // encoding/json; strings, booleans, null, arrays ([]any) and nested objects
 // (map[string]any) as there too.
 func Decode(data []byte) (map[string]any, error) {
-	d := decoder{b: data}
+	return decode(data, nil)
+}
+
+// decode parses with an optional table of field names to reuse: a name
+// found there costs no allocation.
+func decode(data []byte, names map[string]string) (map[string]any, error) {
+	d := decoder{b: data, names: names}
 	d.skipSpace()
 	if d.i >= len(d.b) || d.b[d.i] != '{' {
 		return nil, d.errorf("a record must be a JSON object")
@@ -37,9 +43,10 @@ func Decode(data []byte) (map[string]any, error) {
 }
 
 type decoder struct {
-	b   []byte
-	i   int
-	buf []byte // scratch for strings with escapes
+	b     []byte
+	i     int
+	buf   []byte            // scratch for strings with escapes
+	names map[string]string // field names to reuse (read-only)
 }
 
 func (d *decoder) errorf(format string, args ...any) error {
@@ -73,7 +80,7 @@ func (d *decoder) object(depth int) (map[string]any, error) {
 		if d.i >= len(d.b) || d.b[d.i] != '"' {
 			return nil, d.errorf("expected a field name")
 		}
-		k, err := d.str()
+		k, err := d.key()
 		if err != nil {
 			return nil, err
 		}
@@ -227,6 +234,28 @@ func (d *decoder) number() (float64, error) {
 		return 0, d.errorf("number out of range")
 	}
 	return f, nil
+}
+
+// key scans a field name, reusing a known name's string when it has no
+// escapes.
+func (d *decoder) key() (string, error) {
+	if d.names != nil {
+		start := d.i + 1
+		for j := start; j < len(d.b); j++ {
+			c := d.b[j]
+			if c == '"' {
+				if s, ok := d.names[string(d.b[start:j])]; ok {
+					d.i = j + 1
+					return s, nil
+				}
+				break
+			}
+			if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+				break
+			}
+		}
+	}
+	return d.str()
 }
 
 // str scans a JSON string. Without escapes it is one allocation (the

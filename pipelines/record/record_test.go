@@ -133,3 +133,16 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeNames checks that reusing known field names changes nothing.
+func FuzzDecodeNames(f *testing.F) {
+	f.Add([]byte(`{"a":1,"sensor_id":"x","a\u0062":2,"b":[{"a":null}]}`))
+	names := map[string]string{"a": "a", "b": "b", "sensor_id": "sensor_id", "": ""}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, werr := Decode(data)
+		got, gerr := decode(data, names)
+		if (werr == nil) != (gerr == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("decode(%q) with names = %v, %v; without = %v, %v", data, got, gerr, want, werr)
+		}
+	})
+}

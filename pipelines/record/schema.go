@@ -49,20 +49,22 @@ type Field struct {
 type Codec struct {
 	Fields []Field
 	order  []string
+	names  map[string]string
 }
 
 // NewCodec returns a codec for records with the given known fields.
 func NewCodec(fields []Field) *Codec {
-	c := &Codec{Fields: fields}
+	c := &Codec{Fields: fields, names: map[string]string{}}
 	for _, f := range fields {
 		c.order = append(c.order, f.Name)
+		c.names[f.Name] = f.Name
 	}
 	return c
 }
 
 // Decode parses a record and converts its declared fields.
 func (c *Codec) Decode(data []byte) (map[string]any, error) {
-	m, err := Decode(data)
+	m, err := decode(data, c.names)
 	if err != nil {
 		return nil, err
 	}
