@@ -16,7 +16,7 @@ import (
 	"github.com/sluicehq/sluice/operators"
 )
 
-func createTopics(t *testing.T, addr string, partitions int32, topics ...string) {
+func createTopics(t testing.TB, addr string, partitions int32, topics ...string) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {

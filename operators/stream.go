@@ -231,18 +231,32 @@ func sinkNode[K, V any](s Stream[K, V], topic string, internal bool, o opOpts) *
 	ks, vs := s.ks, s.vs
 	n.build = func(tk *Task) (any, error) {
 		name := tk.topicName(TopicInfo{Name: topic, Internal: internal})
+		// Key and value share one allocation: the receiver owns both.
+		size := 64
 		return recvFunc[K, V](func(r Record[K, V]) {
-			key, err := ks.Serialize(nil, r.Key)
+			buf, err := ks.Serialize(make([]byte, 0, size), r.Key)
 			if err != nil {
 				tk.fail(fmt.Errorf("sink %s: key: %w", name, err))
 				return
 			}
+			kl := len(buf)
+			key := buf[:kl:kl]
 			var val []byte
 			if !r.Tombstone {
-				if val, err = vs.Serialize(make([]byte, 0, 32), r.Value); err != nil {
+				if buf, err = vs.Serialize(buf, r.Value); err != nil {
 					tk.fail(fmt.Errorf("sink %s: value: %w", name, err))
 					return
 				}
+				val = buf[kl:]
+				if val == nil {
+					val = []byte{}
+				}
+				if len(buf) > size {
+					size = min(len(buf)+len(buf)/4, 64<<10)
+				}
+			}
+			if kl == 0 && key != nil {
+				key = nil
 			}
 			tk.emit(OutputRecord{Topic: name, Key: key, Value: val, Timestamp: r.Timestamp, Headers: r.Headers})
 		}), nil
