@@ -43,7 +43,9 @@ type demoExample struct {
 }
 
 type demoOptions struct {
-	out      string
+	brokers      string
+	generateOnly bool
+	out          string
 	dataDir  string
 	pgDSN    string
 	seed     uint64
@@ -88,10 +90,21 @@ With --pg-dsn (or SLUICE_PG_DSN) the results are also written to PostgreSQL.`,
 			if o.pgDSN == "" {
 				o.pgDSN = os.Getenv("SLUICE_PG_DSN")
 			}
+			if o.generateOnly {
+				if o.brokers == "" {
+					o.brokers = os.Getenv(brokersEnv)
+				}
+				if o.brokers == "" {
+					o.brokers = defaultBrokers
+				}
+				return generateOnly(cmd, ex, o)
+			}
 			return runDemo(cmd, ex, o)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&o.brokers, "brokers", "", "run against this cluster (comma-separated host:port) instead of an embedded broker")
+	f.BoolVar(&o.generateOnly, "generate-only", false, "only produce the example's input data to --brokers (default $SLUICE_BROKERS or 127.0.0.1:9092), for pipelines you run yourself")
 	f.StringVar(&o.out, "out", "", "directory for the example's files (default ./<example>-output)")
 	f.StringVar(&o.dataDir, "data-dir", "", "data directory of the embedded broker (default: temporary, removed at the end)")
 	f.StringVar(&o.pgDSN, "pg-dsn", "", "PostgreSQL connection URL; results are also written there (env SLUICE_PG_DSN)")
@@ -184,12 +197,19 @@ func runDemo(cmd *cobra.Command, ex *demoExample, o *demoOptions) error {
 		return fmt.Errorf("demo: the example's pipeline files do not lint clean")
 	}
 
-	emb, err := startEmbedded(ctx, o.dataDir, "127.0.0.1:0", logger)
-	if err != nil {
-		return err
+	var brokers []string
+	if o.brokers != "" {
+		brokers = strings.Split(o.brokers, ",")
+		fmt.Fprintf(w, "Sluice demo: %s\n  brokers  %s\n  output   %s\n", ex.name, o.brokers, o.out)
+	} else {
+		emb, err := startEmbedded(ctx, o.dataDir, "127.0.0.1:0", logger)
+		if err != nil {
+			return err
+		}
+		defer emb.close()
+		brokers = []string{emb.addr}
+		fmt.Fprintf(w, "Sluice demo: %s\n  broker   %s (embedded; data in %s)\n  output   %s\n", ex.name, emb.addr, emb.dataDir, o.out)
 	}
-	defer emb.close()
-	fmt.Fprintf(w, "Sluice demo: %s\n  broker   %s (embedded; data in %s)\n  output   %s\n", ex.name, emb.addr, emb.dataDir, o.out)
 	if o.pgDSN != "" {
 		fmt.Fprintf(w, "  postgres %s\n", redactDSN(o.pgDSN))
 	}
@@ -199,7 +219,7 @@ func runDemo(cmd *cobra.Command, ex *demoExample, o *demoOptions) error {
 	}
 	defer os.RemoveAll(stateDir)
 	// The demo's state is temporary: stores live in memory.
-	r, err := runner.New(set, nil, runner.Config{Brokers: []string{emb.addr}, StateDir: stateDir,
+	r, err := runner.New(set, nil, runner.Config{Brokers: brokers, StateDir: stateDir,
 		CommitInterval: 500 * time.Millisecond, InMemoryStores: true, ConnectorFlushInterval: 500 * time.Millisecond, Logger: logger})
 	if err != nil {
 		return err
@@ -213,7 +233,7 @@ func runDemo(cmd *cobra.Command, ex *demoExample, o *demoOptions) error {
 	runErr := make(chan error, 1)
 	go func() { runErr <- r.Run(runCtx) }()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(emb.addr), kgo.ProducerLinger(5*time.Millisecond))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return err
 	}
@@ -242,6 +262,40 @@ func runDemo(cmd *cobra.Command, ex *demoExample, o *demoOptions) error {
 	}
 	fmt.Fprintln(w)
 	ex.summary(cmd.OutOrStdout(), o)
+	return nil
+}
+
+// generateOnly produces the example's input to a running cluster, for
+// users who run the pipelines themselves with sluice run.
+func generateOnly(cmd *cobra.Command, ex *demoExample, o *demoOptions) error {
+	ctx := cmd.Context()
+	w := cmd.ErrOrStderr()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.brokers, ",")...), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.AllowAutoTopicCreation(), kgo.RetryTimeout(30*time.Second))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var done atomic.Int64
+	fin := make(chan struct{})
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-fin:
+				return
+			case <-t.C:
+				fmt.Fprintf(w, "  produced %d\n", done.Load())
+			}
+		}
+	}()
+	n, err := ex.produce(ctx, cl, o, &done)
+	close(fin)
+	if err != nil {
+		return fmt.Errorf("demo: generator: %w", err)
+	}
+	fmt.Fprintf(w, "produced %d records of the %s example to %s\n", n, ex.name, o.brokers)
 	return nil
 }
 
