@@ -81,3 +81,46 @@ func TestTransactionsLastStableOffsetAndAborts(t *testing.T) {
 		t.Fatalf("malformed marker: %v", err)
 	}
 }
+
+// A follower appends the leader's batches as they are: offsets (with the
+// gaps compaction leaves), leader epochs, producer state.
+func TestAppendReplicated(t *testing.T) {
+	l := openTest(t, t.TempDir(), DefaultConfig())
+	defer l.Close()
+	var data []byte
+	for i, base := range []int64{0, 3, 10, 12} {
+		b := makeBatch(t, batchSpec{Records: []rec{{Value: []byte("a")}, {Value: []byte("b")}}, ProducerID: 4, BaseSequence: int32(2 * i)})
+		setBaseOffset(b, base)
+		setLeaderEpoch(b, int32(1+i/2))
+		data = append(data, b...)
+	}
+	if err := l.AppendReplicated(data, 9); err != nil {
+		t.Fatal(err)
+	}
+	if l.LogEndOffset() != 14 {
+		t.Fatalf("LEO %d", l.LogEndOffset())
+	}
+	if e, off := l.EndOffsetForEpoch(1); e != 1 || off != 10 {
+		t.Fatalf("epoch 1 ends at %d (%d)", off, e)
+	}
+	res, err := l.Read(5, 1<<20, 14)
+	if err != nil || len(splitBatches(t, res.Data)) != 2 {
+		t.Fatalf("read in a gap: %v", err)
+	}
+	// Overlapping the log end is refused; so is a corrupt batch.
+	b := makeBatch(t, batchSpec{Records: []rec{{Value: []byte("c")}}, ProducerID: -1})
+	setBaseOffset(b, 13)
+	if err := l.AppendReplicated(b, 2); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("overlap: %v", err)
+	}
+	setBaseOffset(b, 14)
+	b[len(b)-1] ^= 1
+	if err := l.AppendReplicated(b, 2); !errors.Is(err, ErrCorruptBatch) {
+		t.Fatalf("corrupt: %v", err)
+	}
+	// The replicated producer state dedupes a client retry.
+	dup := makeBatch(t, batchSpec{Records: []rec{{Value: []byte("a")}, {Value: []byte("b")}}, ProducerID: 4, BaseSequence: 6})
+	if info, err := l.Append(dup, AppendOptions{}); err != nil || !info.Duplicate || info.BaseOffset != 12 {
+		t.Fatalf("retry after replication: %+v %v", info, err)
+	}
+}
