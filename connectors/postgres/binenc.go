@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/parquet-go/jsonlite"
 )
 
 // binEnc appends the binary COPY representation of a non-null JSON value
@@ -18,7 +17,7 @@ import (
 // numbers and timestamps; the sink uses it whenever every column of a batch
 // has a binary encoder here, and the text format otherwise (arrays, interval,
 // network types, enums, ...), where PostgreSQL's own input functions parse.
-type binEnc func(b []byte, v *jsonlite.Value) ([]byte, error)
+type binEnc func(b []byte, v *jvalue) ([]byte, error)
 
 // binaryEncoderFor returns the binary encoder of a (base) type, or nil.
 func binaryEncoderFor(oid uint32) binEnc {
@@ -60,33 +59,38 @@ func binaryEncoderFor(oid uint32) binEnc {
 }
 
 // scalarText is the text of a string's content or of any other JSON value.
-func scalarText(v *jsonlite.Value) string {
-	if v.Kind() == jsonlite.String {
+func scalarText(v *jvalue) string {
+	if v.Kind() == kString {
 		return unquote(v)
 	}
 	return v.JSON()
 }
 
-func binBool(b []byte, v *jsonlite.Value) ([]byte, error) {
+func binBool(b []byte, v *jvalue) ([]byte, error) {
 	switch v.Kind() {
-	case jsonlite.True:
+	case kTrue:
 		return append(b, 1), nil
-	case jsonlite.False:
+	case kFalse:
 		return append(b, 0), nil
-	case jsonlite.String, jsonlite.Number:
-		switch strings.ToLower(strings.TrimSpace(scalarText(v))) {
-		case "t", "true", "y", "yes", "on", "1":
-			return append(b, 1), nil
-		case "f", "false", "n", "no", "off", "0":
-			return append(b, 0), nil
+	case kString, kNumber:
+		s := strings.TrimSpace(scalarText(v))
+		for _, w := range [...]string{"t", "true", "y", "yes", "on", "1"} {
+			if strings.EqualFold(s, w) {
+				return append(b, 1), nil
+			}
+		}
+		for _, w := range [...]string{"f", "false", "n", "no", "off", "0"} {
+			if strings.EqualFold(s, w) {
+				return append(b, 0), nil
+			}
 		}
 	}
 	return b, fmt.Errorf("expected a boolean, got %s", snippet(v))
 }
 
 func binInt(bits int) binEnc {
-	return func(b []byte, v *jsonlite.Value) ([]byte, error) {
-		if k := v.Kind(); k != jsonlite.Number && k != jsonlite.String {
+	return func(b []byte, v *jvalue) ([]byte, error) {
+		if k := v.Kind(); k != kNumber && k != kString {
 			return b, fmt.Errorf("expected an integer, got %s", kindName(k))
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(scalarText(v)), 10, bits)
@@ -103,15 +107,15 @@ func binInt(bits int) binEnc {
 	}
 }
 
-func parseFloatValue(v *jsonlite.Value, bits int) (float64, error) {
-	if k := v.Kind(); k != jsonlite.Number && k != jsonlite.String {
+func parseFloatValue(v *jvalue, bits int) (float64, error) {
+	if k := v.Kind(); k != kNumber && k != kString {
 		return 0, fmt.Errorf("expected a number, got %s", kindName(k))
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(scalarText(v)), bits)
-	if err != nil && !(math.IsInf(f, 0) && v.Kind() == jsonlite.Number) {
+	if err != nil && !(math.IsInf(f, 0) && v.Kind() == kNumber) {
 		return 0, fmt.Errorf("expected a number, got %s", snippet(v))
 	}
-	if math.IsInf(f, 0) && v.Kind() == jsonlite.Number || f == 0 && nonZeroMantissa(scalarText(v)) {
+	if math.IsInf(f, 0) && v.Kind() == kNumber || f == 0 && nonZeroMantissa(scalarText(v)) {
 		return 0, fmt.Errorf("%s is out of range for a %d-bit float", snippet(v), bits)
 	}
 	return f, nil
@@ -132,7 +136,7 @@ func nonZeroMantissa(s string) bool {
 	return false
 }
 
-func binFloat4(b []byte, v *jsonlite.Value) ([]byte, error) {
+func binFloat4(b []byte, v *jvalue) ([]byte, error) {
 	f, err := parseFloatValue(v, 32)
 	if err != nil {
 		return b, err
@@ -140,7 +144,7 @@ func binFloat4(b []byte, v *jsonlite.Value) ([]byte, error) {
 	return binary.BigEndian.AppendUint32(b, math.Float32bits(float32(f))), nil
 }
 
-func binFloat8(b []byte, v *jsonlite.Value) ([]byte, error) {
+func binFloat8(b []byte, v *jvalue) ([]byte, error) {
 	f, err := parseFloatValue(v, 64)
 	if err != nil {
 		return b, err
@@ -150,13 +154,13 @@ func binFloat8(b []byte, v *jsonlite.Value) ([]byte, error) {
 
 // binText sends a string's content, or the JSON text of anything else; the
 // server checks the encoding and, for varchar(n) and char(n), the length.
-func binText(b []byte, v *jsonlite.Value) ([]byte, error) {
+func binText(b []byte, v *jvalue) ([]byte, error) {
 	return append(b, scalarText(v)...), nil
 }
 
-func binJSON(b []byte, v *jsonlite.Value) ([]byte, error) { return append(b, v.JSON()...), nil }
+func binJSON(b []byte, v *jvalue) ([]byte, error) { return append(b, v.JSON()...), nil }
 
-func binJSONB(b []byte, v *jsonlite.Value) ([]byte, error) {
+func binJSONB(b []byte, v *jvalue) ([]byte, error) {
 	b = append(b, 1) // jsonb binary format version
 	return append(b, v.JSON()...), nil
 }
@@ -182,20 +186,27 @@ var timestampLayouts = []string{
 // parseTime reads a JSON timestamp. withZone: a string without an offset is
 // UTC, one with an offset is converted. Without zone (PostgreSQL timestamp)
 // the wall clock is kept as written, as PostgreSQL's own input does.
-func parseTime(v *jsonlite.Value, withZone bool) (micros int64, err error) {
+func parseTime(v *jvalue, withZone bool) (micros int64, err error) {
 	switch v.Kind() {
-	case jsonlite.Number:
+	case kNumber:
 		ms, err := strconv.ParseFloat(v.JSON(), 64)
 		if err != nil || math.Abs(ms) > 1e16 {
 			return 0, fmt.Errorf("timestamp %s is not epoch milliseconds", snippet(v))
 		}
 		return int64(math.Round(ms*1000)) - pgEpochMicros, nil
-	case jsonlite.String:
-		s := strings.TrimSpace(unquote(v))
-		switch strings.ToLower(s) {
-		case "infinity", "+infinity":
+	case kString:
+		s := unquote(v)
+		if withZone {
+			// The common case first: RFC 3339, as connectors/schema writes.
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				return t.UnixMicro() - pgEpochMicros, nil
+			}
+		}
+		s = strings.TrimSpace(s)
+		switch {
+		case strings.EqualFold(s, "infinity"), strings.EqualFold(s, "+infinity"):
 			return math.MaxInt64, nil
-		case "-infinity":
+		case strings.EqualFold(s, "-infinity"):
 			return math.MinInt64, nil
 		}
 		for _, layout := range timestampLayouts {
@@ -216,7 +227,7 @@ func parseTime(v *jsonlite.Value, withZone bool) (micros int64, err error) {
 }
 
 func binTimestamp(withZone bool) binEnc {
-	return func(b []byte, v *jsonlite.Value) ([]byte, error) {
+	return func(b []byte, v *jvalue) ([]byte, error) {
 		us, err := parseTime(v, withZone)
 		if err != nil {
 			return b, err
@@ -225,16 +236,16 @@ func binTimestamp(withZone bool) binEnc {
 	}
 }
 
-func binDate(b []byte, v *jsonlite.Value) ([]byte, error) {
+func binDate(b []byte, v *jvalue) ([]byte, error) {
 	var days int64
 	switch v.Kind() {
-	case jsonlite.Number:
+	case kNumber:
 		n, err := strconv.ParseInt(v.JSON(), 10, 32)
 		if err != nil {
 			return b, fmt.Errorf("date %s is not a number of days since 1970-01-01", snippet(v))
 		}
 		days = n - pgEpochDays
-	case jsonlite.String:
+	case kString:
 		s := strings.TrimSpace(unquote(v))
 		switch strings.ToLower(s) {
 		case "infinity", "+infinity":
@@ -256,8 +267,8 @@ func binDate(b []byte, v *jsonlite.Value) ([]byte, error) {
 	return binary.BigEndian.AppendUint32(b, uint32(int32(days))), nil
 }
 
-func binTime(b []byte, v *jsonlite.Value) ([]byte, error) {
-	if v.Kind() != jsonlite.String {
+func binTime(b []byte, v *jvalue) ([]byte, error) {
+	if v.Kind() != kString {
 		return b, fmt.Errorf("expected a time like 15:04:05.999999, got %s", kindName(v.Kind()))
 	}
 	s := strings.TrimSpace(unquote(v))
@@ -278,8 +289,8 @@ func binTime(b []byte, v *jsonlite.Value) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(b, uint64(us)), nil
 }
 
-func binUUID(b []byte, v *jsonlite.Value) ([]byte, error) {
-	if v.Kind() != jsonlite.String {
+func binUUID(b []byte, v *jvalue) ([]byte, error) {
+	if v.Kind() != kString {
 		return b, fmt.Errorf("expected a UUID string, got %s", kindName(v.Kind()))
 	}
 	s := unquote(v)
@@ -315,8 +326,8 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-func binBytea(b []byte, v *jsonlite.Value) ([]byte, error) {
-	if v.Kind() != jsonlite.String {
+func binBytea(b []byte, v *jvalue) ([]byte, error) {
+	if v.Kind() != kString {
 		return b, fmt.Errorf("bytea value must be a base64 string, got %s", kindName(v.Kind()))
 	}
 	raw, err := decodeBase64(unquote(v))
@@ -334,18 +345,21 @@ const MaxNumericDigits = 147455
 // binNumeric encodes a decimal number (a JSON number or string) in
 // PostgreSQL's base-10000 numeric format. The server applies the column's
 // precision and scale.
-func binNumeric(b []byte, v *jsonlite.Value) ([]byte, error) {
-	if k := v.Kind(); k != jsonlite.Number && k != jsonlite.String {
+func binNumeric(b []byte, v *jvalue) ([]byte, error) {
+	if k := v.Kind(); k != kNumber && k != kString {
 		return b, fmt.Errorf("expected a number, got %s", kindName(k))
 	}
-	s := strings.TrimSpace(scalarText(v))
-	switch strings.ToLower(s) {
-	case "nan":
-		return append(b, 0, 0, 0, 0, 0xC0, 0, 0, 0), nil
-	case "infinity", "+infinity", "inf":
-		return append(b, 0, 0, 0, 0, 0xD0, 0, 0, 0), nil
-	case "-infinity", "-inf":
-		return append(b, 0, 0, 0, 0, 0xF0, 0, 0, 0), nil
+	s := scalarText(v)
+	if v.Kind() == kString {
+		s = strings.TrimSpace(s)
+		switch {
+		case strings.EqualFold(s, "nan"):
+			return append(b, 0, 0, 0, 0, 0xC0, 0, 0, 0), nil
+		case strings.EqualFold(s, "infinity"), strings.EqualFold(s, "+infinity"), strings.EqualFold(s, "inf"):
+			return append(b, 0, 0, 0, 0, 0xD0, 0, 0, 0), nil
+		case strings.EqualFold(s, "-infinity"), strings.EqualFold(s, "-inf"):
+			return append(b, 0, 0, 0, 0, 0xF0, 0, 0, 0), nil
+		}
 	}
 	neg, digits, point, err := parseDecimal(s)
 	if err != nil {
@@ -446,7 +460,7 @@ func parseDecimal(s string) (neg bool, digits string, point int, err error) {
 }
 
 // snippet shows a value in an error message, shortened.
-func snippet(v *jsonlite.Value) string {
+func snippet(v *jvalue) string {
 	s := v.JSON()
 	if len(s) > 64 {
 		s = s[:61] + "..."

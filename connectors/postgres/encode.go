@@ -5,11 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/parquet-go/jsonlite"
 )
 
 // encKind says how a JSON value becomes the text PostgreSQL parses for a
@@ -70,11 +68,11 @@ func encoderFor(t typeInfo) encoder {
 
 // appendCopy appends v as one field of a COPY text-format row: \N for null
 // (or a missing field, v == nil), otherwise the escaped text.
-func (e encoder) appendCopy(buf []byte, v *jsonlite.Value, scratch *[]byte) ([]byte, error) {
-	if v == nil || v.Kind() == jsonlite.Null {
+func (e encoder) appendCopy(buf []byte, v *jvalue, scratch *[]byte) ([]byte, error) {
+	if v == nil || v.Kind() == kNull {
 		return append(buf, `\N`...), nil
 	}
-	if e.array && v.Kind() == jsonlite.Array {
+	if e.array && v.Kind() == kArray {
 		s := (*scratch)[:0]
 		s, err := e.appendArray(s, v, 0)
 		*scratch = s
@@ -83,7 +81,7 @@ func (e encoder) appendCopy(buf []byte, v *jsonlite.Value, scratch *[]byte) ([]b
 		}
 		return appendCopyEscaped(buf, s), nil
 	}
-	if v.Kind() == jsonlite.String && (e.kind == encText || e.kind == encTimestamp || e.kind == encDate || e.kind == encBool || e.array) {
+	if v.Kind() == kString && (e.kind == encText || e.kind == encTimestamp || e.kind == encDate || e.kind == encBool || e.array) {
 		// The common case: the value's text is the string content.
 		return appendCopyEscaped(buf, unquote(v)), nil
 	}
@@ -98,12 +96,12 @@ func (e encoder) appendCopy(buf []byte, v *jsonlite.Value, scratch *[]byte) ([]b
 
 // text returns v as the text PostgreSQL parses for the column (not COPY
 // escaped); ok is false for null. Used for keys in DELETE statements.
-func (e encoder) text(v *jsonlite.Value) (s string, ok bool, err error) {
-	if v == nil || v.Kind() == jsonlite.Null {
+func (e encoder) text(v *jvalue) (s string, ok bool, err error) {
+	if v == nil || v.Kind() == kNull {
 		return "", false, nil
 	}
 	var b []byte
-	if e.array && v.Kind() == jsonlite.Array {
+	if e.array && v.Kind() == kArray {
 		b, err = e.appendArray(nil, v, 0)
 	} else {
 		b, err = e.appendScalar(nil, v)
@@ -111,23 +109,14 @@ func (e encoder) text(v *jsonlite.Value) (s string, ok bool, err error) {
 	return string(b), err == nil, err
 }
 
-func unquote(v *jsonlite.Value) string {
-	raw := v.JSON()
-	if len(raw) >= 2 && strings.IndexByte(raw, '\\') < 0 {
-		return raw[1 : len(raw)-1]
-	}
-	s, _ := jsonlite.Unquote(raw)
-	return s
-}
-
 // appendScalar appends the unescaped text of a non-null, non-array value.
-func (e encoder) appendScalar(b []byte, v *jsonlite.Value) ([]byte, error) {
+func (e encoder) appendScalar(b []byte, v *jvalue) ([]byte, error) {
 	k := v.Kind()
 	switch e.kind {
 	case encJSON:
 		return append(b, v.JSON()...), nil
 	case encBytea:
-		if k != jsonlite.String {
+		if k != kString {
 			return b, fmt.Errorf("bytea value must be a base64 string, got %s", kindName(k))
 		}
 		raw, err := decodeBase64(unquote(v))
@@ -137,7 +126,7 @@ func (e encoder) appendScalar(b []byte, v *jsonlite.Value) ([]byte, error) {
 		b = append(b, `\x`...)
 		return hex.AppendEncode(b, raw), nil
 	case encTimestamp:
-		if k == jsonlite.Number {
+		if k == kNumber {
 			ms, err := strconv.ParseFloat(v.JSON(), 64)
 			if err != nil {
 				return b, fmt.Errorf("timestamp %s is not epoch milliseconds", v.JSON())
@@ -146,7 +135,7 @@ func (e encoder) appendScalar(b []byte, v *jsonlite.Value) ([]byte, error) {
 			return t.AppendFormat(b, "2006-01-02 15:04:05.999999Z07:00"), nil
 		}
 	case encDate:
-		if k == jsonlite.Number {
+		if k == kNumber {
 			days, err := strconv.ParseInt(v.JSON(), 10, 32)
 			if err != nil {
 				return b, fmt.Errorf("date %s is not a number of days since 1970-01-01", v.JSON())
@@ -155,13 +144,13 @@ func (e encoder) appendScalar(b []byte, v *jsonlite.Value) ([]byte, error) {
 		}
 	case encBool:
 		switch k {
-		case jsonlite.True:
+		case kTrue:
 			return append(b, 't'), nil
-		case jsonlite.False:
+		case kFalse:
 			return append(b, 'f'), nil
 		}
 	}
-	if k == jsonlite.String {
+	if k == kString {
 		return append(b, unquote(v)...), nil
 	}
 	return append(b, v.JSON()...), nil
@@ -169,22 +158,22 @@ func (e encoder) appendScalar(b []byte, v *jsonlite.Value) ([]byte, error) {
 
 // appendArray appends a PostgreSQL array literal ({"a","b",NULL}) for a JSON
 // array; nested JSON arrays become nested dimensions.
-func (e encoder) appendArray(b []byte, v *jsonlite.Value, depth int) ([]byte, error) {
+func (e encoder) appendArray(b []byte, v *jvalue, depth int) ([]byte, error) {
 	if depth > 6 { // PostgreSQL's MAXDIM
 		return b, fmt.Errorf("array nested deeper than PostgreSQL's 6 dimensions")
 	}
 	b = append(b, '{')
 	first := true
 	var err error
-	v.Array(func(el *jsonlite.Value) bool {
+	v.Array(func(el *jvalue) bool {
 		if !first {
 			b = append(b, e.delim)
 		}
 		first = false
 		switch {
-		case el.Kind() == jsonlite.Null:
+		case el.Kind() == kNull:
 			b = append(b, "NULL"...)
-		case el.Kind() == jsonlite.Array && e.kind != encJSON:
+		case el.Kind() == kArray && e.kind != encJSON:
 			b, err = e.appendArray(b, el, depth+1)
 		default:
 			var s []byte
@@ -246,19 +235,19 @@ func decodeBase64(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(s)
 }
 
-func kindName(k jsonlite.Kind) string {
+func kindName(k jkind) string {
 	switch k {
-	case jsonlite.Null:
+	case kNull:
 		return "null"
-	case jsonlite.True, jsonlite.False:
+	case kTrue, kFalse:
 		return "a boolean"
-	case jsonlite.Number:
+	case kNumber:
 		return "a number"
-	case jsonlite.String:
+	case kString:
 		return "a string"
-	case jsonlite.Object:
+	case kObject:
 		return "an object"
-	case jsonlite.Array:
+	case kArray:
 		return "an array"
 	}
 	return "an unknown value"

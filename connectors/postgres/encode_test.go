@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/parquet-go/jsonlite"
 )
 
 func TestEncodeCopyText(t *testing.T) {
@@ -165,7 +164,7 @@ func FuzzRecordValue(f *testing.F) {
 			return
 		}
 		var scratch []byte
-		v.Object(func(_ string, fv *jsonlite.Value) bool {
+		v.Object(func(_ string, fv *jvalue) bool {
 			_ = inferJSON(fv)
 			for _, enc := range encs {
 				buf, err := enc.appendCopy(nil, fv, &scratch)

@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"strconv"
-
-	"github.com/parquet-go/jsonlite"
 )
 
 // jtype is the column type inferred from schemaless JSON values. Inference
@@ -75,30 +73,30 @@ func (t jtype) pgType() (name string, ok bool) {
 }
 
 // inferJSON returns the type of one JSON value.
-func inferJSON(v *jsonlite.Value) jtype {
+func inferJSON(v *jvalue) jtype {
 	if v == nil {
 		return jNone
 	}
 	switch v.Kind() {
-	case jsonlite.Null:
+	case kNull:
 		return jNone
-	case jsonlite.True, jsonlite.False:
+	case kTrue, kFalse:
 		return jBool
-	case jsonlite.Number:
-		if v.NumberType() == jsonlite.Float {
+	case kNumber:
+		if v.NumberType() == nFloat {
 			return jFloat
 		}
 		if _, err := strconv.ParseInt(v.JSON(), 10, 64); err != nil {
 			return jNumeric // beyond int64
 		}
 		return jInt
-	case jsonlite.String:
+	case kString:
 		return jString
-	case jsonlite.Array:
+	case kArray:
 		elem := jNone
-		v.Array(func(el *jsonlite.Value) bool {
+		v.Array(func(el *jvalue) bool {
 			et := jJSON
-			if k := el.Kind(); k != jsonlite.Array && k != jsonlite.Object {
+			if k := el.Kind(); k != kArray && k != kObject {
 				et = inferJSON(el)
 			}
 			elem = mergeJ(elem, et)

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/parquet-go/jsonlite"
 
 	"github.com/sluicehq/sluice/connectors"
 )
@@ -19,8 +20,8 @@ import (
 type row struct {
 	idx int // index in the batch given to Write
 	rec *connectors.Record
-	val *jsonlite.Value   // the value object; nil for a tombstone
-	key []*jsonlite.Value // key column values (pk.mode record_key, kafka), in group.keyCols order
+	val *jvalue   // the value object; nil for a tombstone
+	key []*jvalue // key column values (pk.mode record_key, kafka), in group.keyCols order
 }
 
 // group is the part of a batch bound for one table.
@@ -40,6 +41,7 @@ type copyCol struct {
 	col    int    // index into table.cols
 	keyPos int    // >= 0: row.key[keyPos]
 	field  string // else: this field of the value
+	hint   int    // where field was in the last row read (rows share shapes)
 }
 
 // refusals collects records refused for good, by batch index.
@@ -70,6 +72,7 @@ func (r refusals) err() error {
 // prepare parses a batch and sorts it into tables. Records that cannot be
 // written (bad JSON, a bad key) are refused here.
 func (s *Sink) prepare(batch []connectors.Record, refused refusals) []*group {
+	vals, errs := parseValues(batch)
 	byName := map[string]*group{}
 	var order []*group
 	for i := range batch {
@@ -85,7 +88,7 @@ func (s *Sink) prepare(batch []connectors.Record, refused refusals) []*group {
 				continue // nothing to do for a tombstone; its offset still counts
 			}
 		} else {
-			v, err := parseObject(rec.Value)
+			v, err := vals[i], errs[i]
 			if err != nil {
 				if !errors.Is(err, ErrBadValue) {
 					err = fmt.Errorf("%w: %v", ErrBadValue, err)
@@ -110,6 +113,37 @@ func (s *Sink) prepare(batch []connectors.Record, refused refusals) []*group {
 	return order
 }
 
+// parallelParseMin is the batch size from which values are parsed on all
+// CPUs: parsing is most of the sink's own work, and it happens before COPY
+// can start.
+const parallelParseMin = 1024
+
+// parseValues parses the values of a batch (tombstones stay nil).
+func parseValues(batch []connectors.Record) ([]*jvalue, []error) {
+	vals := make([]*jvalue, len(batch))
+	errs := make([]error, len(batch))
+	parse := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if batch[i].Value != nil {
+				vals[i], errs[i] = parseObject(batch[i].Value)
+			}
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(batch) < parallelParseMin || workers < 2 {
+		parse(0, len(batch))
+		return vals, errs
+	}
+	var wg sync.WaitGroup
+	chunk := (len(batch) + workers - 1) / workers
+	for lo := 0; lo < len(batch); lo += chunk {
+		hi := min(lo+chunk, len(batch))
+		wg.Go(func() { parse(lo, hi) })
+	}
+	wg.Wait()
+	return vals, errs
+}
+
 // extractKey reads the key columns of a row according to pk.mode.
 func (s *Sink) extractKey(g *group, r *row) error {
 	switch s.cfg.pkMode {
@@ -119,16 +153,16 @@ func (s *Sink) extractKey(g *group, r *row) error {
 		if err != nil {
 			return fmt.Errorf("%w: topic: %v", ErrBadKey, err)
 		}
-		part, _ := jsonlite.Parse(strconv.FormatInt(int64(r.rec.Partition), 10))
-		off, _ := jsonlite.Parse(strconv.FormatInt(r.rec.Offset, 10))
-		r.key = []*jsonlite.Value{topic, part, off}
+		part := &jvalue{raw: strconv.FormatInt(int64(r.rec.Partition), 10), kind: kNumber}
+		off := &jvalue{raw: strconv.FormatInt(r.rec.Offset, 10), kind: kNumber}
+		r.key = []*jvalue{topic, part, off}
 	case PKModeRecordValue:
 		g.keyCols = s.cfg.pkFields
 		if r.val == nil {
 			return fmt.Errorf("%w: a tombstone has no value to read pk.fields from", ErrBadKey)
 		}
 		for _, f := range g.keyCols {
-			if v := r.val.Lookup(f); v == nil || v.Kind() == jsonlite.Null {
+			if v := r.val.Lookup(f); v == nil || v.Kind() == kNull {
 				return fmt.Errorf("%w: key field %q is missing or null", ErrBadKey, f)
 			}
 		}
@@ -150,11 +184,11 @@ func (s *Sink) extractKey(g *group, r *row) error {
 // parseKey reads a record key for pk.mode=record_key: a JSON object gives its
 // fields (pk.fields, or all of them in name order); a JSON scalar, or bytes
 // that are not JSON, give one column (pk.fields[0], or "id").
-func (s *Sink) parseKey(key []byte) ([]string, []*jsonlite.Value, error) {
+func (s *Sink) parseKey(key []byte) ([]string, []*jvalue, error) {
 	if key == nil {
 		return nil, nil, fmt.Errorf("%w: the record has no key (pk.mode=record_key)", ErrBadKey)
 	}
-	var v *jsonlite.Value
+	var v *jvalue
 	if pv, err := parseJSON(key); err == nil {
 		v = pv
 	} else {
@@ -168,10 +202,10 @@ func (s *Sink) parseKey(key []byte) ([]string, []*jsonlite.Value, error) {
 		v = sv
 	}
 	switch v.Kind() {
-	case jsonlite.Object:
+	case kObject:
 		names := s.cfg.pkFields
 		if len(names) == 0 {
-			v.Object(func(k string, _ *jsonlite.Value) bool {
+			v.Object(func(k string, _ *jvalue) bool {
 				names = append(names, k)
 				return true
 			})
@@ -180,10 +214,10 @@ func (s *Sink) parseKey(key []byte) ([]string, []*jsonlite.Value, error) {
 		if len(names) == 0 {
 			return nil, nil, fmt.Errorf("%w: key is an empty JSON object", ErrBadKey)
 		}
-		vals := make([]*jsonlite.Value, len(names))
+		vals := make([]*jvalue, len(names))
 		for i, n := range names {
 			f := v.Lookup(n)
-			if f == nil || f.Kind() == jsonlite.Null {
+			if f == nil || f.Kind() == kNull {
 				return nil, nil, fmt.Errorf("%w: key field %q is missing or null", ErrBadKey, n)
 			}
 			if err := checkIdentifier("key column", n); err != nil {
@@ -192,16 +226,16 @@ func (s *Sink) parseKey(key []byte) ([]string, []*jsonlite.Value, error) {
 			vals[i] = f
 		}
 		return names, vals, nil
-	case jsonlite.Null:
+	case kNull:
 		return nil, nil, fmt.Errorf("%w: key is JSON null", ErrBadKey)
-	case jsonlite.Array:
+	case kArray:
 		return nil, nil, fmt.Errorf("%w: key is a JSON array; use an object or a scalar", ErrBadKey)
 	}
 	name := "id"
 	if len(s.cfg.pkFields) > 0 {
 		name = s.cfg.pkFields[0]
 	}
-	return []string{name}, []*jsonlite.Value{v}, nil
+	return []string{name}, []*jvalue{v}, nil
 }
 
 func equalStrings(a, b []string) bool {
@@ -360,15 +394,22 @@ func (s *Sink) newColumns(g *group, t *table, refused refusals) ([]newColumn, er
 	}
 	types := map[string]jtype{}
 	var order []string
+	var prev []string // field names of the last row that needed nothing new
 	for _, r := range g.rows {
 		if r.val == nil {
 			continue
 		}
-		bad := false
-		r.val.Object(func(name string, v *jsonlite.Value) bool {
+		if prev != nil && sameNames(r.val, prev) {
+			continue // the usual case: the same fields as the row before
+		}
+		bad, clean := false, true
+		names := make([]string, 0, len(prev))
+		r.val.Object(func(name string, v *jvalue) bool {
+			names = append(names, name)
 			if has(name) {
 				return true
 			}
+			clean = false
 			if err := checkIdentifier("field", name); err != nil {
 				refused.add(r.idx, fmt.Errorf("%w: %v", ErrBadValue, err))
 				bad = true
@@ -383,6 +424,10 @@ func (s *Sink) newColumns(g *group, t *table, refused refusals) ([]newColumn, er
 		})
 		if bad {
 			r.val = nil // drop from this batch; refusal recorded
+		}
+		prev = nil
+		if clean && !bad {
+			prev = names
 		}
 	}
 	g.rows = liveRows(g.rows, refused)
@@ -419,8 +464,8 @@ func (s *Sink) refuseUnknownFields(g *group, t *table, refused refusals) {
 		if r.val == nil {
 			continue
 		}
-		r.val.Object(func(name string, v *jsonlite.Value) bool {
-			if _, ok := t.column(name); !ok && v.Kind() != jsonlite.Null {
+		r.val.Object(func(name string, v *jvalue) bool {
+			if _, ok := t.column(name); !ok && v.Kind() != kNull {
 				refused.add(r.idx, fmt.Errorf("%w: %s has no column %q", ErrColumnMissing, t.ident, name))
 				return false
 			}
@@ -458,11 +503,17 @@ func (s *Sink) chooseColumns(g *group) error {
 		}
 	}
 	fields := map[int]string{}
+	var prev []string
 	for _, r := range g.rows {
 		if r.val == nil {
 			continue
 		}
-		r.val.Object(func(name string, _ *jsonlite.Value) bool {
+		if prev != nil && sameNames(r.val, prev) {
+			continue
+		}
+		prev = prev[:0:0]
+		r.val.Object(func(name string, _ *jvalue) bool {
+			prev = append(prev, name)
 			if ci, ok := t.column(name); ok && !used[ci] {
 				if prev, dup := fields[ci]; !dup || name == t.cols[ci].name && prev != name {
 					fields[ci] = name
@@ -495,4 +546,20 @@ func (g *group) binary() bool {
 		}
 	}
 	return true
+}
+
+// sameNames reports whether an object has exactly the given field names, in
+// order: consecutive records usually share their shape, and then the work
+// done for the first holds for the rest.
+func sameNames(v *jvalue, names []string) bool {
+	i, same := 0, true
+	v.Object(func(k string, _ *jvalue) bool {
+		if i >= len(names) || names[i] != k {
+			same = false
+			return false
+		}
+		i++
+		return true
+	})
+	return same && i == len(names)
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/parquet-go/jsonlite"
 
 	"github.com/sluicehq/sluice/connectors"
 )
@@ -251,7 +250,7 @@ func (s *Sink) keyText(g *group, r *row) (string, error) {
 	var b strings.Builder
 	for i := range g.keyCols {
 		c := g.cols[i]
-		t, ok, err := g.t.cols[c.col].enc.text(s.cellValue(r, c))
+		t, ok, err := g.t.cols[c.col].enc.text(s.cellValue(r, &g.cols[i]))
 		if err != nil {
 			return "", fmt.Errorf("%w: column %q: %v", ErrBadKey, g.t.cols[c.col].name, err)
 		}
@@ -266,7 +265,7 @@ func (s *Sink) keyText(g *group, r *row) (string, error) {
 }
 
 // cellValue is the JSON value of one column for a row (nil: missing).
-func (s *Sink) cellValue(r *row, c copyCol) *jsonlite.Value {
+func (s *Sink) cellValue(r *row, c *copyCol) *jvalue {
 	if c.keyPos >= 0 {
 		if r.key == nil {
 			return nil
@@ -276,7 +275,7 @@ func (s *Sink) cellValue(r *row, c copyCol) *jsonlite.Value {
 	if r.val == nil {
 		return nil
 	}
-	return r.val.Lookup(c.field)
+	return r.val.lookupAt(c.field, &c.hint)
 }
 
 // writeRows copies rows into the table: straight in for plain inserts,
@@ -396,9 +395,10 @@ func (r *copyReader) encodeBinary(rw *row) {
 	start := len(r.buf)
 	cols := r.g.t.cols
 	r.buf = binary.BigEndian.AppendUint16(r.buf, uint16(len(r.g.cols)))
-	for _, c := range r.g.cols {
+	for i := range r.g.cols {
+		c := &r.g.cols[i]
 		v := r.s.cellValue(rw, c)
-		if v == nil || v.Kind() == jsonlite.Null {
+		if v == nil || v.Kind() == kNull {
 			r.buf = binary.BigEndian.AppendUint32(r.buf, 0xffffffff)
 			continue
 		}
@@ -424,7 +424,7 @@ func (r *copyReader) encode(rw *row) {
 			r.buf = append(r.buf, '\t')
 		}
 		var err error
-		r.buf, err = cols[c.col].enc.appendCopy(r.buf, r.s.cellValue(rw, c), &r.scratch)
+		r.buf, err = cols[c.col].enc.appendCopy(r.buf, r.s.cellValue(rw, &r.g.cols[i]), &r.scratch)
 		if err != nil {
 			r.buf = r.buf[:start]
 			r.refused.add(rw.idx, fmt.Errorf("%w: column %q (%s): %v", ErrBadValue, cols[c.col].name, cols[c.col].typ.Name, err))
@@ -466,7 +466,7 @@ func (s *Sink) deleteRows(ctx context.Context, tx pgx.Tx, g *group, rows []*row)
 	}
 	for _, r := range rows {
 		for i := 0; i < n; i++ {
-			t, _, _ := g.t.cols[g.cols[i].col].enc.text(s.cellValue(r, g.cols[i])) // checked by keyText
+			t, _, _ := g.t.cols[g.cols[i].col].enc.text(s.cellValue(r, &g.cols[i])) // checked by keyText
 			arrays[i] = append(arrays[i], t)
 		}
 	}
