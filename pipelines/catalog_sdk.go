@@ -19,7 +19,10 @@ type SDKCatalog struct {
 }
 
 func init() {
-	DefaultCatalog = SDKCatalog{Extra: []string{"tasks.max", "errors.tolerance", "errors.deadletterqueue.topic.name", "errors.retry.timeout"}}
+	DefaultCatalog = SDKCatalog{Extra: []string{"tasks.max", "errors.tolerance", "errors.retry.timeout", "errors.retry.delay.max.ms",
+		"errors.log.enable", "errors.log.include.messages", "errors.deadletterqueue.topic.name",
+		"errors.deadletterqueue.context.headers.enable", "consumer.override.max.poll.records",
+		"consumer.override.auto.offset.reset", "topic.creation.default.partitions"}}
 }
 
 // Plugins implements ConnectorCatalog.
@@ -61,6 +64,12 @@ func (c SDKCatalog) Validate(kind, plugin string, config map[string]string) ([]C
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
+		switch k {
+		case "name", "connector.class", "topic", "topics", "topics.regex":
+			out = append(out, ConfigProblem{Key: k, Msg: fmt.Sprintf("option %q is set by the pipeline", k),
+				Hint: "remove it; give the source or sink a topic: field to choose the topic"})
+			continue
+		}
 		if _, ok := p.Spec.Field(k); !ok && !contains(c.Extra, k) {
 			out = append(out, ConfigProblem{Key: k, Msg: fmt.Sprintf("unknown option %q", k), Hint: suggest(k, valid, "option")})
 		}

@@ -65,9 +65,17 @@ func (c *checker) check() {
 	p := c.p
 	p.srcTypes = map[string]*recordType{}
 	p.stepTypes = map[Step]*recordType{}
+	topics := map[string]*Source{}
 	for _, s := range p.Sources {
 		c.sources[s.Name] = s
 		c.source(s)
+		if s.Topic == "" {
+			continue
+		}
+		if prev, dup := topics[s.Topic]; dup {
+			c.errf(s.Pos, "read a topic once; to join a stream with itself, derive both sides in separate pipelines", "pipeline %q: sources %q and %q both read topic %q", p.Name, prev.Name, s.Name, s.Topic)
+		}
+		topics[s.Topic] = s
 	}
 	for _, s := range p.Sinks {
 		c.sinks[s.Name] = s

@@ -167,6 +167,8 @@ func (d *decoder) syntaxError(err error, data []byte) {
 			}
 		}
 		hint = "a value that contains \": \" must be quoted, e.g. filter: 'kind == \"alert\"'"
+	case strings.Contains(l, "${") && strings.ContainsAny(l, "{}"):
+		hint = "inside { } a ${...} must be quoted: {topic: \"${TOPIC}\"}"
 	case strings.Contains(msg, "end of stream"):
 		hint = "a quoted string, [ or { opened here is not closed"
 	}
