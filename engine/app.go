@@ -208,11 +208,16 @@ func (a *App) loop(ctx context.Context) error {
 		}
 		err := a.processFetches(ctx, fs)
 		if err == nil && time.Since(lastCommit) >= a.cfg.CommitInterval {
-			err = a.commitAll(ctx)
+			// Commits use runCtx: a shutdown must not cut a commit
+			// in half.
+			err = a.commitAll(a.runCtx)
 			lastCommit = time.Now()
 		}
 		a.client.AllowRebalance()
 		if err != nil {
+			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				return nil // interrupted restore: shut down normally
+			}
 			return err
 		}
 	}
@@ -247,10 +252,21 @@ func (a *App) processFetches(ctx context.Context, fs kgo.Fetches) error {
 		if ts == nil {
 			return // revoked while buffered
 		}
-		perr = a.processPartition(ctx, ts, p)
+		if ts.queues == nil {
+			perr = a.processPartition(ctx, ts, p)
+			return
+		}
+		ts.enqueue(a, p)
 	})
 	if perr != nil {
 		return perr
+	}
+	for _, ts := range a.tasks {
+		if ts.queues != nil {
+			if err := a.drainOrdered(ctx, ts); err != nil {
+				return err
+			}
+		}
 	}
 	now := time.Now()
 	for _, ts := range a.tasks {
@@ -261,26 +277,34 @@ func (a *App) processFetches(ctx context.Context, fs kgo.Fetches) error {
 	return a.getProduceErr()
 }
 
-func (a *App) processPartition(ctx context.Context, ts *taskState, p kgo.FetchTopicPartition) error {
+// processRecord runs one input record through its task.
+func (a *App) processRecord(ctx context.Context, ts *taskState, r *kgo.Record) error {
 	in := &a.in
+	in.Topic, in.Partition, in.Offset = r.Topic, r.Partition, r.Offset
+	in.Key, in.Value, in.Timestamp = r.Key, r.Value, r.Timestamp.UnixMilli()
+	in.Headers = in.Headers[:0]
+	for _, h := range r.Headers {
+		in.Headers = append(in.Headers, operators.Header{Key: h.Key, Value: h.Value})
+	}
+	if len(in.Headers) == 0 {
+		in.Headers = nil
+	}
+	if err := ts.task.Process(in); err != nil {
+		if !errors.Is(err, operators.ErrBadRecord) {
+			return err
+		}
+		if err := a.badRecord(ctx, r, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *App) processPartition(ctx context.Context, ts *taskState, p kgo.FetchTopicPartition) error {
 	var last *kgo.Record
 	for _, r := range p.Records {
-		in.Topic, in.Partition, in.Offset = r.Topic, r.Partition, r.Offset
-		in.Key, in.Value, in.Timestamp = r.Key, r.Value, r.Timestamp.UnixMilli()
-		in.Headers = in.Headers[:0]
-		for _, h := range r.Headers {
-			in.Headers = append(in.Headers, operators.Header{Key: h.Key, Value: h.Value})
-		}
-		if len(in.Headers) == 0 {
-			in.Headers = nil
-		}
-		if err := ts.task.Process(in); err != nil {
-			if !errors.Is(err, operators.ErrBadRecord) {
-				return err
-			}
-			if err := a.badRecord(ctx, r, err); err != nil {
-				return err
-			}
+		if err := a.processRecord(ctx, ts, r); err != nil {
+			return err
 		}
 		last = r
 	}

@@ -39,6 +39,11 @@ type Config struct {
 	// stores, changelogs and outputs (default 1s). Shorter means fewer
 	// duplicates after a crash; longer means more throughput.
 	CommitInterval time.Duration
+	// MaxTaskIdle is how long a task reading several partitions waits for
+	// one that is still catching up (has no records buffered but had not
+	// reached its end offset when the task started) before processing the
+	// others out of timestamp order (default 2s).
+	MaxTaskIdle time.Duration
 	// MaxPollRecords bounds the records processed between rebalance checks
 	// (default 10000).
 	MaxPollRecords int
@@ -91,6 +96,9 @@ func (c *Config) defaults() error {
 	}
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = time.Second
+	}
+	if c.MaxTaskIdle <= 0 {
+		c.MaxTaskIdle = 2 * time.Second
 	}
 	if c.MaxPollRecords <= 0 {
 		c.MaxPollRecords = 10_000

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -27,6 +28,11 @@ type taskState struct {
 	late     prometheus.Counter
 	lateSeen int64
 	lags     map[tp]prometheus.Gauge
+
+	// queues order the records of tasks with several source partitions
+	// (nil for single-partition tasks); see ordering.go.
+	queues    []*partQueue
+	idleSince time.Time
 }
 
 type taskStore struct {
@@ -96,6 +102,10 @@ func (a *App) startTask(ctx context.Context, id operators.TaskID) (*taskState, e
 		return nil, err
 	}
 	ts.task = task
+	if err := a.initQueues(ctx, ts, a.plan.subs[id.SubTopology].sources); err != nil {
+		task.Close()
+		return nil, fmt.Errorf("task %v: %w", id, err)
+	}
 	// The checkpoint now describes what was restored; rewrite it so a
 	// store restored from scratch is not restored again after a crash.
 	if err := ts.writeCheckpoint(); err != nil {

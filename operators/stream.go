@@ -407,3 +407,14 @@ func Process[KIn, VIn, KOut, VOut any](s Stream[KIn, VIn], supplier func() Proce
 	}
 	return Stream[KOut, VOut]{b: s.b, n: n, rekeyed: true}
 }
+
+// ProcessValues runs a user Processor that keeps each record's key (it may
+// change values, drop records or forward several), so the result stays
+// partitioned as before and grouping or joining it needs no repartition.
+// Forwarding a record with a different key breaks co-partitioning: use
+// Process for that.
+func ProcessValues[K, VIn, VOut any](s Stream[K, VIn], supplier func() Processor[K, VIn, K, VOut], stores []string, opts ...Option) Stream[K, VOut] {
+	out := Process(s, supplier, stores, opts...)
+	out.ks, out.rekeyed = s.ks, s.rekeyed
+	return out
+}
