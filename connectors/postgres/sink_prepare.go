@@ -75,11 +75,15 @@ func (s *Sink) prepare(batch []connectors.Record, refused refusals) []*group {
 	vals, errs := parseValues(batch)
 	byName := map[string]*group{}
 	var order []*group
+	lastTopic, name, nameErr := "", "", error(nil)
 	for i := range batch {
 		rec := &batch[i]
-		name := s.cfg.tableFor(rec.Topic)
-		if err := checkIdentifier("table", name); err != nil {
-			refused.add(i, err)
+		if i == 0 || rec.Topic != lastTopic {
+			lastTopic, name = rec.Topic, s.cfg.tableFor(rec.Topic)
+			nameErr = checkIdentifier("table", name)
+		}
+		if nameErr != nil {
+			refused.add(i, nameErr)
 			continue
 		}
 		r := &row{idx: i, rec: rec}

@@ -91,6 +91,17 @@ func (s *Sink) writeBatch(ctx context.Context, batch []connectors.Record, groups
 	}
 }
 
+// execer is a transaction or the connection itself (autocommit).
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	PgConn() *pgconn.PgConn
+}
+
+// txExecer gives a pgx.Tx the PgConn method.
+type txExecer struct{ pgx.Tx }
+
+func (t txExecer) PgConn() *pgconn.PgConn { return t.Conn().PgConn() }
+
 // culprit names the record a failed statement points at.
 type culprit struct {
 	idx   int
@@ -99,6 +110,22 @@ type culprit struct {
 
 // tx runs one attempt of the batch's transaction.
 func (s *Sink) tx(ctx context.Context, batch []connectors.Record, groups []*group, refused refusals, perRecord bool) (*culprit, error) {
+	if !s.cfg.exactlyOnce && !perRecord && len(groups) == 1 && groups[0].t != nil && groups[0].stage == "" {
+		// One plain COPY is atomic by itself: no BEGIN and COMMIT round
+		// trips for the most common batch.
+		g := groups[0]
+		skipRefused := func(r *row) bool { _, bad := refused[r.idx]; return bad }
+		deletes, writes, err := s.ops(g, skipRefused, refused)
+		if err != nil {
+			return nil, err
+		}
+		if len(deletes) == 0 {
+			if len(writes) == 0 {
+				return nil, nil
+			}
+			return s.writeRows(ctx, s.conn, g, writes, refused)
+		}
+	}
 	tx, err := s.conn.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
@@ -158,7 +185,7 @@ func (s *Sink) tx(ctx context.Context, batch []connectors.Record, groups []*grou
 			}
 		}
 		if len(writes) > 0 {
-			if c, err := s.writeRows(ctx, tx, g, writes, refused); err != nil {
+			if c, err := s.writeRows(ctx, txExecer{tx}, g, writes, refused); err != nil {
 				return c, err
 			}
 		}
@@ -280,7 +307,7 @@ func (s *Sink) cellValue(r *row, c *copyCol) *jvalue {
 
 // writeRows copies rows into the table: straight in for plain inserts,
 // through the staging table for upserts and insert-if-absent.
-func (s *Sink) writeRows(ctx context.Context, tx pgx.Tx, g *group, rows []*row, refused refusals) (*culprit, error) {
+func (s *Sink) writeRows(ctx context.Context, tx execer, g *group, rows []*row, refused refusals) (*culprit, error) {
 	cols := make([]string, len(g.cols))
 	for i, c := range g.cols {
 		cols[i] = quoteIdent(g.t.cols[c.col].name)
@@ -328,9 +355,9 @@ func (s *Sink) modeVerb() string {
 // copyRows streams rows with COPY in text format. A value the encoder cannot
 // translate refuses its record and leaves it out; an error the server reports
 // on a line is returned with the record it came from.
-func (s *Sink) copyRows(ctx context.Context, tx pgx.Tx, g *group, rows []*row, sql, target string, refused refusals) (*culprit, error) {
+func (s *Sink) copyRows(ctx context.Context, tx execer, g *group, rows []*row, sql, target string, refused refusals) (*culprit, error) {
 	r := &copyReader{s: s, g: g, rows: rows, refused: refused, binary: g.binary()}
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, r, sql)
+	_, err := tx.PgConn().CopyFrom(ctx, r, sql)
 	if err != nil {
 		if line := copyErrorLine(err); line > 0 && line <= len(r.lines) {
 			return &culprit{idx: r.lines[line-1].idx, where: "copy into " + target}, err
@@ -513,7 +540,7 @@ func (s *Sink) applyEach(ctx context.Context, tx pgx.Tx, g *group, deletes, writ
 			continue
 		}
 		if err := one(r, func() error {
-			_, err := s.writeRows(ctx, tx, g, []*row{r}, refused)
+			_, err := s.writeRows(ctx, txExecer{tx}, g, []*row{r}, refused)
 			return err
 		}); err != nil {
 			return err
