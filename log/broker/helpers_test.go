@@ -19,7 +19,16 @@ func startBroker(t *testing.T, extra ...string) *brokertest.Broker {
 	if testing.Short() {
 		t.Skip("integration test: starts a real sluice serve process")
 	}
-	return brokertest.Start(t, extra...)
+	// Registered before Start so it runs after the broker has stopped:
+	// a broker built with -race reports races on its output.
+	var b *brokertest.Broker
+	t.Cleanup(func() {
+		if b != nil && strings.Contains(b.Output(), "DATA RACE") {
+			t.Errorf("the broker reported a data race:\n%s", b.Output())
+		}
+	})
+	b = brokertest.Start(t, extra...)
+	return b
 }
 
 func testCtx(t *testing.T) context.Context {

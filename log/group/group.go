@@ -110,7 +110,10 @@ type group struct {
 
 	rebalanceTimer *time.Timer
 	rebalanceToken int64
-	stateSince     time.Time
+	// delayUntil holds the join barrier of a group that was empty open
+	// for group.initial.rebalance.delay.ms.
+	delayUntil time.Time
+	stateSince time.Time
 }
 
 func newGroup(c *Coordinator, name string) *group {

@@ -225,6 +225,7 @@ func (g *group) prepareRebalance() {
 	}
 	if wasEmpty && g.c.cfg.InitialRebalanceDelay > 0 {
 		timeout = g.c.cfg.InitialRebalanceDelay
+		g.delayUntil = g.c.cfg.Now().Add(timeout)
 	} else if wasEmpty || g.allJoined() {
 		// Nothing to wait for.
 		g.completeJoin()
@@ -256,7 +257,7 @@ func (g *group) allJoined() bool {
 }
 
 func (g *group) maybeCompleteJoin() {
-	if g.state == statePreparingRebalance && g.allJoined() && (g.c.cfg.InitialRebalanceDelay == 0 || g.generation > 0) {
+	if g.state == statePreparingRebalance && g.allJoined() && !g.c.cfg.Now().Before(g.delayUntil) {
 		g.completeJoin()
 	}
 }
