@@ -286,3 +286,30 @@ func TestOffsetsPersistAndReload(t *testing.T) {
 		t.Fatalf("heartbeat of a reloaded member: %d", code)
 	}
 }
+
+// TestInitialRebalanceDelay: members that join an empty group within
+// group.initial.rebalance.delay.ms land in one generation together.
+func TestInitialRebalanceDelay(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.InitialRebalanceDelay = 300 * time.Millisecond
+	c := New(cfg, openLogs(t, t.TempDir()), quiet)
+	if err := c.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ids := make([]string, 2)
+	for i := range ids {
+		r := c.JoinGroup(context.Background(), joinReq("d", "", 30*time.Second, nil), "client", "/127.0.0.1")
+		ids[i] = r.MemberID
+	}
+	out := make(chan *kmsg.JoinGroupResponse, 2)
+	for _, id := range ids {
+		go func() {
+			out <- c.JoinGroup(context.Background(), joinReq("d", id, 30*time.Second, nil), "client", "/127.0.0.1")
+		}()
+	}
+	r1, r2 := <-out, <-out
+	if r1.Generation != 1 || r2.Generation != 1 || len(r1.Members)+len(r2.Members) != 2 {
+		t.Fatalf("joins: gen %d/%d members %d/%d; want one generation holding both", r1.Generation, r2.Generation, len(r1.Members), len(r2.Members))
+	}
+}
