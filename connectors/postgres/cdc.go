@@ -354,6 +354,9 @@ func (s *CDCSource) Poll(ctx context.Context) ([]connectors.Record, error) {
 
 // handOut notes the position of the last record handed to the worker.
 func (s *CDCSource) handOut(recs []connectors.Record) {
+	if len(recs) > 0 {
+		cdcChanges.WithLabelValues(s.task.Connector).Add(float64(len(recs)))
+	}
 	for i := len(recs) - 1; i >= 0; i-- {
 		if p := recs[i].Position; !p.IsZero() {
 			var pos cdcPos
@@ -445,6 +448,7 @@ func (s *CDCSource) sendStatus(ctx context.Context) error {
 	}
 	s.statusCount++
 	s.nextStatus = time.Now().Add(s.cfg.statusEvery)
+	cdcConfirmed.WithLabelValues(s.task.Connector, s.cfg.slot).Set(float64(s.acked))
 	return nil
 }
 

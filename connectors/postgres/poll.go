@@ -281,6 +281,7 @@ func (s *PollSource) Poll(ctx context.Context) ([]connectors.Record, error) {
 		}
 		out = append(out, rec)
 	}
+	pollRows.WithLabelValues(s.task.Connector).Add(float64(len(out)))
 	return out, nil
 }
 

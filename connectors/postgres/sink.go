@@ -108,6 +108,7 @@ func (s *Sink) classify(err error) error {
 	}
 	if isTransient(err) {
 		s.dropConn()
+		sinkRetries.WithLabelValues(s.task.Connector).Inc()
 		return connectors.Retriable(err)
 	}
 	if s.conn != nil && s.conn.IsClosed() {

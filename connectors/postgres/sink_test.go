@@ -14,6 +14,8 @@ import (
 func TestSinkInsertSchemaless(t *testing.T) {
 	pg := startPG(t)
 	s := openSink(t, pg, nil)
+	inserted := sinkRows.WithLabelValues("pg-sink-test", "readings", "insert")
+	before := counterValue(t, inserted)
 	mustWrite(t, s, recs("readings", 0,
 		"", `{"sensor":"s-1","temp":21.5,"ok":true,"n":3,"tags":["a","b"],"meta":{"fw":"1.2"}}`,
 		"", `{"sensor":"s-2","temp":19,"ok":false,"n":-4,"tags":[],"meta":null}`,
@@ -27,6 +29,9 @@ func TestSinkInsertSchemaless(t *testing.T) {
 		"s-2|19|false|-4||∅|∅|∅",
 		"tab\there|∅|∅|∅|∅|∅|18446744073709551615|line\nbreak \\ slash",
 	)
+	if got := counterValue(t, inserted) - before; got != 3 {
+		t.Fatalf("rows_total grew by %v, want 3", got)
+	}
 	// Plain insert mode appends: the same records again are new rows.
 	mustWrite(t, s, recs("readings", 3, "", `{"sensor":"s-1","temp":22}`))
 	wantRows(t, query(t, pg, `SELECT count(*) FROM readings WHERE sensor = 's-1'`), "2")

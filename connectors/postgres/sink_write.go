@@ -41,6 +41,9 @@ func (s *Sink) Write(ctx context.Context, batch []connectors.Record) error {
 	for attempt := 0; ; attempt++ {
 		err := s.writeBatch(ctx, batch, groups, refused)
 		if err == nil {
+			if len(refused) > 0 {
+				sinkRefused.WithLabelValues(s.task.Connector).Add(float64(len(refused)))
+			}
 			return refused.err()
 		}
 		if errors.Is(err, errStale) && attempt < 3 {
@@ -123,7 +126,11 @@ func (s *Sink) tx(ctx context.Context, batch []connectors.Record, groups []*grou
 			if len(writes) == 0 {
 				return nil, nil
 			}
-			return s.writeRows(ctx, s.conn, g, writes, refused)
+			c, err := s.writeRows(ctx, s.conn, g, writes, refused)
+			if err == nil {
+				sinkRows.WithLabelValues(s.task.Connector, g.name, "insert").Add(float64(len(writes)))
+			}
+			return c, err
 		}
 	}
 	tx, err := s.conn.Begin(ctx)
@@ -165,6 +172,7 @@ func (s *Sink) tx(ctx context.Context, batch []connectors.Record, groups []*grou
 		return ok && r.rec.Offset < o
 	}
 
+	var counts []opCount
 	for _, g := range groups {
 		if g.t == nil {
 			continue
@@ -173,6 +181,7 @@ func (s *Sink) tx(ctx context.Context, batch []connectors.Record, groups []*grou
 		if err != nil {
 			return nil, err
 		}
+		counts = append(counts, opCount{g.name, "delete", len(deletes)}, opCount{g.name, s.modeVerb(), len(writes)})
 		if perRecord {
 			if err := s.applyEach(ctx, tx, g, deletes, writes, refused); err != nil {
 				return nil, err
@@ -200,7 +209,16 @@ func (s *Sink) tx(ctx context.Context, batch []connectors.Record, groups []*grou
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	for _, c := range counts {
+		sinkRows.WithLabelValues(s.task.Connector, c.table, c.op).Add(float64(c.n))
+	}
 	return nil, nil
+}
+
+// opCount is what a transaction did to one table, counted once it commits.
+type opCount struct {
+	table, op string
+	n         int
 }
 
 // nextOffsets is the offset after the last record of each partition.
