@@ -5,9 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -24,6 +29,7 @@ func init() {
 		stateDir       string
 		commitInterval time.Duration
 		logLevel       string
+		metricsListen  string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE|DIR...",
@@ -64,16 +70,39 @@ clients can reach it at the address printed at start.`,
 				}
 				defer emb.close()
 				brokers = []string{emb.addr}
+				// State belongs with the broker's data: a store left by
+				// another broker's run would not match its changelogs.
+				if stateDir == "" {
+					if emb.temp {
+						d, err := os.MkdirTemp("", "sluice-pipelines-state-")
+						if err != nil {
+							return err
+						}
+						defer os.RemoveAll(d)
+						stateDir = d
+					} else {
+						stateDir = filepath.Clean(emb.dataDir) + "-pipelines-state"
+					}
+				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "embedded broker on %s (data in %s)\n", emb.addr, emb.dataDir)
 			} else if clientOpts, err = securityOpts(&conn); err != nil {
 				return &exitError{code: 2, err: err}
 			}
+			reg := prometheus.NewRegistry()
 			r, err := runner.New(set, nil, runner.Config{
 				Brokers: brokers, StateDir: stateDir, CommitInterval: commitInterval,
-				ClientOpts: clientOpts, Logger: logger,
+				ClientOpts: clientOpts, Logger: logger, Registerer: reg,
 			})
 			if err != nil {
 				return err
+			}
+			if metricsListen != "" {
+				stop, addr, err := serveMetrics(metricsListen, reg)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				fmt.Fprintf(cmd.ErrOrStderr(), "metrics on http://%s/metrics\n", addr)
 			}
 			for _, c := range r.Compiled() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "running pipeline %s (application id %s)\n", c.Pipeline.Name, c.AppID)
@@ -86,10 +115,33 @@ clients can reach it at the address printed at start.`,
 	f.BoolVar(&embedded, "embedded", false, "start a broker inside this process instead of using --brokers")
 	f.StringVar(&dataDir, "data-dir", "", "data directory of the embedded broker (default: a temporary directory, removed on exit)")
 	f.StringVar(&listen, "listen", "127.0.0.1:0", "address of the embedded broker (port 0: any free port)")
-	f.StringVar(&stateDir, "state-dir", "", "directory for the pipelines' local state stores (default: <temp>/sluice-pipelines)")
+	f.StringVar(&stateDir, "state-dir", "", "directory for the pipelines' local state stores (default: <temp>/sluice-pipelines; with --embedded, <data-dir>-pipelines-state or a temporary one)")
 	f.DurationVar(&commitInterval, "commit-interval", time.Second, "how often pipelines commit their progress")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&metricsListen, "metrics-listen", "", "host:port to serve Prometheus /metrics on: engine, connectors and pipeline record errors (off when empty)")
 	root.AddCommand(cmd)
+}
+
+// serveMetrics serves reg at /metrics until stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), bound string, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("metrics listener %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, ln.Addr().String(), nil
 }
 
 func newLogger(level string) (*slog.Logger, error) {
