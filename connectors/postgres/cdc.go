@@ -182,6 +182,10 @@ func (s *CDCSource) Open(ctx context.Context, task connectors.TaskInfo, cfg conn
 	if err != nil {
 		return s.classify(err)
 	}
+	if created && found {
+		s.log.Warn("postgres cdc: the slot was missing and has been created again; changes made while it did not exist are not captured",
+			"slot", c.slot, "last_position", pos.LSN)
+	}
 	switch {
 	case !c.snapshot:
 	case found && pos.Snapshot == "":
@@ -342,10 +346,15 @@ func (s *CDCSource) Poll(ctx context.Context) ([]connectors.Record, error) {
 	recs, err := s.pollStream(ctx)
 	s.handOut(recs)
 	if err != nil {
+		// Whatever went wrong, the stream restarts from the last record
+		// handed out, and the server describes its relations again.
+		s.log.Warn("postgres cdc: replication stream interrupted; restarting it", "err", err)
+		s.resetStream()
 		if len(recs) > 0 {
-			// Deliver what is complete; the failure shows on the next
-			// Poll, which reconnects.
-			return recs, nil
+			return recs, nil // deliver what is complete
+		}
+		if !isTransient(err) {
+			err = connectors.Retriable(err)
 		}
 		return nil, s.classify(err)
 	}
@@ -366,6 +375,17 @@ func (s *CDCSource) handOut(recs []connectors.Record) {
 			return
 		}
 	}
+}
+
+// resetStream closes the replication connection after a failure; the next
+// Poll reconnects and starts streaming again.
+func (s *CDCSource) resetStream() {
+	if s.repl != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		_ = s.repl.Close(ctx)
+		cancel()
+	}
+	s.repl, s.streaming, s.inTx, s.pending = nil, false, false, nil
 }
 
 // startStreaming (re)starts replication where the last handed-out record

@@ -256,9 +256,13 @@ func (r *relation) appendRowJSON(dst []byte, vals [][]byte, omit []bool, onlyKey
 			dst = append(dst, "null"...)
 			continue
 		}
+		mark := len(dst)
 		var err error
 		if dst, err = c.conv(dst, vals[i]); err != nil {
-			return dst, fmt.Errorf("table %s.%s column %s: %w", r.schema, r.name, c.name, err)
+			// A value in a form the conversion does not know (a server
+			// setting we did not expect): keep its text rather than stop
+			// the stream.
+			dst = appendJSONString(dst[:mark], string(vals[i]))
 		}
 	}
 	return append(dst, '}'), nil

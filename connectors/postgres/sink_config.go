@@ -175,6 +175,13 @@ func connConfig(cfg connectors.Config, appName string) (*pgx.ConnConfig, error) 
 	if _, ok := cc.RuntimeParams["timezone"]; !ok {
 		cc.RuntimeParams["timezone"] = "UTC"
 	}
+	// Fix the text output formats the sources parse, whatever the server's
+	// defaults: hex bytea, ISO dates, shortest exact floats.
+	for k, v := range map[string]string{"bytea_output": "hex", "datestyle": "ISO, MDY", "intervalstyle": "postgres", "extra_float_digits": "1"} {
+		if _, ok := cc.RuntimeParams[k]; !ok {
+			cc.RuntimeParams[k] = v
+		}
+	}
 	return cc, nil
 }
 
