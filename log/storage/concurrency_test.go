@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -164,9 +165,12 @@ func TestManager(t *testing.T) {
 	if l.LogEndOffset() != 2 {
 		t.Fatalf("LEO after reopen %d", l.LogEndOffset())
 	}
-	// A second process (here: a second Manager) cannot open it.
-	m2, _ := OpenManager(dir, Options{Logger: quietLogger()})
-	if _, err := m2.Open(tps[0], DefaultConfig()); err == nil {
+	// A second process (here: a second Manager, or a lone Open) cannot
+	// open the directory or the partition.
+	if _, err := OpenManager(dir, Options{Logger: quietLogger()}); err == nil {
+		t.Fatal("data directory opened twice")
+	}
+	if _, err := Open(filepath.Join(dir, "orders-0"), DefaultConfig(), Options{Logger: quietLogger()}); err == nil {
 		t.Fatal("partition opened twice")
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TopicPartition names a partition.
@@ -29,6 +31,7 @@ type Manager struct {
 	opt     Options
 	cache   *fileCache
 	metrics *metrics
+	lock    *os.File // flock'd: one process per data directory
 
 	mu     sync.Mutex
 	logs   map[TopicPartition]*Log
@@ -42,22 +45,33 @@ func OpenManager(dataDir string, opt Options) (*Manager, error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("open data directory: %w", err)
 	}
+	lock, err := os.OpenFile(filepath.Join(dataDir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open data directory: %w", err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another process: %w", dataDir, err)
+	}
 	// Directories of deleted partitions that were not fully removed.
 	entries, err := os.ReadDir(dataDir)
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("open data directory: %w", err)
 	}
 	for _, e := range entries {
 		if e.IsDir() && strings.HasSuffix(e.Name(), deletedSuffix) {
 			if err := os.RemoveAll(filepath.Join(dataDir, e.Name())); err != nil {
+				lock.Close()
 				return nil, fmt.Errorf("remove deleted partition %s: %w", e.Name(), err)
 			}
 		}
 	}
 	cache := newFileCache(opt.MaxOpenFiles)
-	m := &Manager{dataDir: dataDir, opt: opt, cache: cache, metrics: newMetrics(opt.Registerer, cache), logs: map[TopicPartition]*Log{}}
+	m := &Manager{dataDir: dataDir, opt: opt, cache: cache, metrics: newMetrics(opt.Registerer, cache), lock: lock, logs: map[TopicPartition]*Log{}}
 	if opt.Registerer != nil {
 		if err := opt.Registerer.Register(newPartitionCollector(m)); err != nil {
+			lock.Close()
 			return nil, fmt.Errorf("register storage metrics: %w", err)
 		}
 	}
@@ -242,6 +256,10 @@ func (m *Manager) Close() error {
 		if err := l.Close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if m.lock != nil {
+		m.lock.Close()
+		m.lock = nil
 	}
 	return errors.Join(errs...)
 }
