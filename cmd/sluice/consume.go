@@ -64,7 +64,7 @@ exactly the records it printed when it exits.`,
 	f.BoolVar(&o.printKey, "print-key", false, "text format: print the key and --key-separator before the value")
 	f.StringVar(&o.keySep, "key-separator", "\t", "text format: separator printed between key and value")
 	f.BoolVarP(&o.exitAtEnd, "exit-at-end", "e", false, "exit once the end of every partition (as of start) is reached")
-	f.DurationVar(&o.idleTimeout, "idle-timeout", 0, "exit when no record arrives for this long")
+	f.DurationVar(&o.idleTimeout, "idle-timeout", 0, "exit when no record arrives for this long (counted from the start, including joining a group)")
 	root.AddCommand(cmd)
 }
 

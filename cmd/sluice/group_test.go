@@ -115,6 +115,12 @@ func TestGroupCommands(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if d := describe(); len(d.Members) != 1 || len(d.Members[0].Assigned) != 1 || !strings.HasPrefix(d.Members[0].Assigned[0], "jobs[") {
+		t.Fatalf("active group members: %+v", d.Members)
+	}
+	if text := c.ok("", "group", "describe", "workers"); !strings.Contains(text, "CLIENT-ID") || !strings.Contains(text, "sluice-cli") {
+		t.Fatalf("describe of an active group lacks its member:\n%s", text)
+	}
 	c.fails("group workers is active (state Stable, 1 members)", "group", "reset-offsets", "workers", "--topic", "jobs", "--to-latest", "--execute")
 	c.fails("group workers still has active members", "group", "delete", "workers")
 	_ = member.Process.Signal(os.Interrupt)
