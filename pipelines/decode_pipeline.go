@@ -7,7 +7,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-var pipelineFields = []string{"name", "description", "application_id", "guarantee", "on_error", "dead_letter_topic", "sources", "from", "steps", "to", "sinks"}
+var pipelineFields = []string{"name", "description", "application_id", "guarantee", "dead_letter_topic", "sources", "from", "steps", "to", "sinks"}
 
 // pipeline reads one pipeline mapping. It returns the pipeline even when
 // parts of it are wrong, so that the checker can report the rest.
@@ -16,7 +16,7 @@ func (d *decoder) pipeline(n *yaml.Node) *Pipeline {
 	if fs == nil {
 		return nil
 	}
-	p := &Pipeline{Pos: d.pos(n), Guarantee: "at_least_once", OnError: "skip"}
+	p := &Pipeline{Pos: d.pos(n), Guarantee: "at_least_once"}
 	if v := fs.require("name", "every pipeline needs a name: it names its consumer group and internal topics"); v != nil {
 		p.Name, _ = d.name(v, "pipeline name")
 	}
@@ -37,11 +37,6 @@ func (d *decoder) pipeline(n *yaml.Node) *Pipeline {
 				// Refused rather than silently run at least once.
 				d.errf(v, "remove it: pipelines run at_least_once (outputs and state are flushed before offsets are committed)", "%s: guarantee exactly_once is not available yet", what)
 			}
-		}
-	}
-	if v := fs.get("on_error"); v != nil {
-		if g, ok := d.enum(v, what+": on_error", "skip", "fail"); ok {
-			p.OnError = g
 		}
 	}
 	if v := fs.get("dead_letter_topic"); v != nil {

@@ -30,7 +30,7 @@ func TestDirectoryAndDefaults(t *testing.T) {
 		t.Fatalf("pipelines: %+v", set.Pipelines)
 	}
 	p := set.Pipelines[0]
-	if p.ApplicationID != "sluice-dir-a" || p.Guarantee != "at_least_once" || p.OnError != "skip" {
+	if p.ApplicationID != "sluice-dir-a" || p.Guarantee != "at_least_once" {
 		t.Errorf("defaults: %+v", p)
 	}
 	// The same pipelines twice: every name is a duplicate.

@@ -18,10 +18,9 @@ type Pipeline struct {
 	ApplicationID string
 	// Guarantee is "at_least_once" (default) or "exactly_once".
 	Guarantee string
-	// OnError says what happens to a record an expression fails on at run
-	// time (a missing field, a type surprise): "skip" (default: count it,
-	// log it, send it to DeadLetterTopic if set) or "fail" (stop).
-	OnError         string
+	// DeadLetterTopic, when set, receives the records an expression failed
+	// on at run time (a missing field, a type surprise), with the error;
+	// without it they are skipped, counted and logged.
 	DeadLetterTopic string
 
 	Sources []*Source

@@ -88,3 +88,47 @@ sinks: {out: unique}
 		`p1 {"n":4,"payment_id":"p1"}`,
 	})
 }
+
+func TestStreamStreamOuterJoin(t *testing.T) {
+	c := build(t, `
+name: outer
+sources:
+  orders: orders
+  shipments: {topic: shipments, key: order_id}
+steps:
+  - join: {with: shipments, type: outer, within: 1m, on: id}
+  - map: {id: 'id ?? shipments.order_id', shipped: shipments != nil, ordered: id != nil}
+to: out
+sinks: {out: matched}
+`)
+	h := drive(t, c)
+	h.pipe("orders", "", `{"id":"o1"}`, ms(0, 0))
+	h.pipe("shipments", "", `{"order_id":"o1"}`, ms(0, 30))
+	h.pipe("orders", "", `{"id":"o2"}`, ms(1, 0))          // never shipped
+	h.pipe("shipments", "", `{"order_id":"o3"}`, ms(1, 10)) // never ordered
+	h.pipe("orders", "", `{"id":"o9"}`, ms(10, 0))          // moves stream time: the windows close
+	equalLines(t, "matched", h.out("matched"), []string{
+		`o1 {"id":"o1","shipped":true,"ordered":true}`,
+		`o2 {"id":"o2","shipped":false,"ordered":true}`,
+		`o3 {"id":"o3","shipped":true,"ordered":false}`,
+	})
+}
+
+func TestTableAsFrom(t *testing.T) {
+	c := build(t, `
+name: changes
+sources:
+  prices: {topic: prices, table: true}
+from: prices
+steps:
+  - filter: price > 100
+to: out
+sinks: {out: expensive}
+`)
+	h := drive(t, c)
+	h.pipe("prices", "a", `{"price":50}`, 1)
+	h.pipe("prices", "b", `{"price":150}`, 2)
+	h.pipe("prices", "a", `{"price":120}`, 3)
+	h.pipe("prices", "b", "", 4) // a delete is not a record to filter
+	equalLines(t, "expensive", h.out("expensive"), []string{`b {"price":150}`, `a {"price":120}`})
+}
