@@ -104,7 +104,7 @@ sinks: {out: matched}
 	h := drive(t, c)
 	h.pipe("orders", "", `{"id":"o1"}`, ms(0, 0))
 	h.pipe("shipments", "", `{"order_id":"o1"}`, ms(0, 30))
-	h.pipe("orders", "", `{"id":"o2"}`, ms(1, 0))          // never shipped
+	h.pipe("orders", "", `{"id":"o2"}`, ms(1, 0))           // never shipped
 	h.pipe("shipments", "", `{"order_id":"o3"}`, ms(1, 10)) // never ordered
 	h.pipe("orders", "", `{"id":"o9"}`, ms(10, 0))          // moves stream time: the windows close
 	equalLines(t, "matched", h.out("matched"), []string{
