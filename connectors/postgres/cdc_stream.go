@@ -103,9 +103,21 @@ func (s *CDCSource) handleCopyData(ctx context.Context, data []byte, out *[]conn
 func (s *CDCSource) handleMessage(ctx context.Context, lsn pglogrepl.LSN, msg pglogrepl.Message, out *[]connectors.Record) error {
 	switch m := msg.(type) {
 	case *pglogrepl.RelationMessage:
+		// The key is the primary key. The message flags the replica
+		// identity, which is every column under REPLICA IDENTITY FULL, so
+		// it only stands in for a table without a primary key that has an
+		// identity index.
+		pk, err := s.primaryKey(ctx, m.RelationID)
+		if err != nil {
+			return fmt.Errorf("postgres cdc: relation %s.%s: %w", m.Namespace, m.RelationName, err)
+		}
 		specs := make([]colSpec, len(m.Columns))
 		for i, c := range m.Columns {
-			specs[i] = colSpec{name: c.Name, oid: c.DataType, typmod: c.TypeModifier, key: c.Flags&1 != 0}
+			key := pk[c.Name]
+			if len(pk) == 0 && m.ReplicaIdentity == 'i' {
+				key = c.Flags&1 != 0
+			}
+			specs[i] = colSpec{name: c.Name, oid: c.DataType, typmod: c.TypeModifier, key: key}
 		}
 		rel, err := newRelation(ctx, s.conn, s.types, m.RelationID, m.Namespace, m.RelationName, specs)
 		if err != nil {
@@ -138,7 +150,7 @@ func (s *CDCSource) handleMessage(ctx context.Context, lsn pglogrepl.LSN, msg pg
 	case *pglogrepl.InsertMessage:
 		return s.change(lsn, m.RelationID, "c", 0, nil, m.Tuple, out)
 	case *pglogrepl.UpdateMessage:
-		if m.OldTupleType == pglogrepl.UpdateMessageTupleTypeKey {
+		if m.OldTupleType == pglogrepl.UpdateMessageTupleTypeKey || s.keyChanged(m) {
 			// The key changed: as Debezium, a delete of the old key (and
 			// its tombstone) and a create of the new one.
 			if err := s.change(lsn, m.RelationID, "d", m.OldTupleType, m.OldTuple, nil, out); err != nil {
@@ -331,4 +343,41 @@ func appendRaw(b, raw []byte) []byte {
 		return append(b, "null"...)
 	}
 	return append(b, raw...)
+}
+
+// keyChanged reports whether an update with the whole old row (REPLICA
+// IDENTITY FULL) moved the row to another key.
+func (s *CDCSource) keyChanged(m *pglogrepl.UpdateMessage) bool {
+	rel := s.rels[m.RelationID]
+	if rel == nil || m.OldTupleType != pglogrepl.UpdateMessageTupleTypeOld || m.OldTuple == nil || m.NewTuple == nil {
+		return false
+	}
+	oldVals, _ := tupleValues(m.OldTuple)
+	newVals, _ := tupleValues(m.NewTuple)
+	for _, i := range rel.keyIdx {
+		if i < len(oldVals) && i < len(newVals) && string(oldVals[i]) != string(newVals[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// primaryKey returns the primary key columns of a table by OID.
+func (s *CDCSource) primaryKey(ctx context.Context, relid uint32) (map[string]bool, error) {
+	rows, err := s.conn.Query(ctx, `SELECT a.attname::text FROM pg_index i
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+WHERE i.indrelid = $1 AND i.indisprimary`, relid)
+	if err != nil {
+		return nil, fmt.Errorf("primary key: %w", err)
+	}
+	defer rows.Close()
+	pk := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("primary key: %w", err)
+		}
+		pk[name] = true
+	}
+	return pk, rows.Err()
 }

@@ -256,3 +256,34 @@ func TestCDCSurvivesDatabaseRestart(t *testing.T) {
 		t.Fatalf("%d records, %d distinct keys; want 120 of each", len(h.log), len(seen))
 	}
 }
+
+// TestCDCKeyChange: an update that moves a row to another key is a delete of
+// the old key (with its tombstone) and a create of the new one, with the
+// default replica identity and with FULL (where before holds the old row).
+func TestCDCKeyChange(t *testing.T) {
+	pg := startPG(t)
+	pg.Exec(t, `CREATE TABLE k (id int PRIMARY KEY, v text)`)
+	pg.Exec(t, `CREATE TABLE f (id int PRIMARY KEY, v text)`)
+	pg.Exec(t, `ALTER TABLE f REPLICA IDENTITY FULL`)
+	h := newSourceHarness(t, pg, CDCSourceSpec, newCDC, map[string]string{
+		"publication.tables": "k,f", "topic.prefix": "pg", "snapshot.mode": "never",
+	})
+	h.open()
+	h.poll(true)
+	pg.Exec(t, `INSERT INTO k VALUES (1, 'a'); INSERT INTO f VALUES (1, 'a')`)
+	pg.Exec(t, `UPDATE k SET id = 2; UPDATE f SET id = 2; UPDATE f SET v = 'b'`)
+	h.pollUntil(9)
+	wantSummaries(t, h.log,
+		`pg.public.k {"id":1} c map[id:1 v:a]`,
+		`pg.public.f {"id":1} c map[id:1 v:a]`,
+		`pg.public.k {"id":1} d map[id:1]`,
+		`pg.public.k {"id":1} tombstone`,
+		`pg.public.k {"id":2} c map[id:2 v:a]`,
+		`pg.public.f {"id":1} d map[id:1 v:a]`,
+		`pg.public.f {"id":1} tombstone`,
+		`pg.public.f {"id":2} c map[id:2 v:a]`,
+		`pg.public.f {"id":2} u map[id:2 v:b]`)
+	if ev, _ := decodeEvent(t, h.log[8]); fmt.Sprint(ev.Before) != "map[id:2 v:a]" {
+		t.Fatalf("FULL identity update before = %v", ev.Before)
+	}
+}
