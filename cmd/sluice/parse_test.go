@@ -88,3 +88,35 @@ func TestRenderProgress(t *testing.T) {
 		t.Errorf("overshoot not clamped: %q", s)
 	}
 }
+
+func TestClientOptions(t *testing.T) {
+	o := &clientOptions{brokers: " 10.0.0.1:9092, ,10.0.0.2:9092 "}
+	seeds, err := o.seeds()
+	if err != nil || len(seeds) != 2 || seeds[0] != "10.0.0.1:9092" || seeds[1] != "10.0.0.2:9092" {
+		t.Fatalf("seeds = %v, %v", seeds, err)
+	}
+	if _, err := (&clientOptions{brokers: " , "}).seeds(); err == nil || !strings.Contains(err.Error(), "SLUICE_BROKERS") {
+		t.Fatalf("empty broker list: %v", err)
+	}
+	for _, tc := range []struct {
+		o    clientOptions
+		want string
+	}{
+		{clientOptions{brokers: "b:1", saslMechanism: "GSSAPI"}, `--sasl-mechanism "GSSAPI"`},
+		{clientOptions{brokers: "b:1", tlsCert: "c.pem"}, "--tls-cert and --tls-key must be given together"},
+		{clientOptions{brokers: "b:1", tlsCA: "/nonexistent/ca.pem"}, "--tls-ca"},
+	} {
+		if _, err := tc.o.kgoOpts(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want %q", tc.o, err, tc.want)
+		}
+	}
+	for _, ok := range []clientOptions{
+		{brokers: "b:1", tls: true},
+		{brokers: "b:1", saslMechanism: "scram-sha-512", saslUser: "u", saslPassword: "p"},
+		{brokers: "b:1", saslMechanism: "PLAIN", saslUser: "u"},
+	} {
+		if _, err := ok.kgoOpts(); err != nil {
+			t.Errorf("%+v: %v", ok, err)
+		}
+	}
+}
