@@ -196,7 +196,9 @@ func (p *PG) command(name string, args ...string) *exec.Cmd {
 		env = append(env, "PATH="+path)
 	}
 	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.cred}
+	// Pdeathsig: if the test process dies without cleanup (a timeout
+	// panic, SIGKILL), the server dies with it instead of lingering.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.cred, Pdeathsig: syscall.SIGKILL}
 	return cmd
 }
 
