@@ -126,6 +126,12 @@ func (l *Log) readSegment(seg *segment, offset int64, maxBytes int, maxOffset in
 		}
 		end += size
 	}
+	if end == 0 {
+		// The batch holding offset is below maxOffset (checked above)
+		// but does not fit in what the segment holds: its length is bad.
+		l.metrics.corruptReads.Inc()
+		return nil, true, fmt.Errorf("segment %s position %d: stored batch length runs past the segment end: %w", seg.name(), pos, ErrCorruptBatch)
+	}
 	return buf[:end], true, nil
 }
 
@@ -170,6 +176,9 @@ func findBatch(h *handle, mem memIndex, seg *segment, offset, size int64) (int64
 			}
 			b = b[hd.Size():]
 		}
+	}
+	if pos > size {
+		return -1, header{}, fmt.Errorf("segment %s: batch lengths run past the segment end: %w", seg.name(), ErrCorruptBatch)
 	}
 	return -1, header{}, nil
 }

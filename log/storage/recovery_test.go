@@ -287,3 +287,47 @@ func TestRetentionAndDeleteRecords(t *testing.T) {
 		t.Fatalf("after retention.ms: start %d end %d size %d", l.LogStartOffset(), l.LogEndOffset(), l.Size())
 	}
 }
+
+// Damage in a closed segment below the recovery point is not re-read at
+// open; reads of it must fail with ErrCorruptBatch, never return garbage
+// or silently skip to the next segment.
+func TestCorruptClosedSegmentIsReported(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 1024
+	l := openTest(t, dir, cfg)
+	appendN(t, l, 40, "a")
+	if l.SegmentCount() < 3 {
+		t.Fatalf("want several segments, have %d", l.SegmentCount())
+	}
+	l.Close()
+	p := filepath.Join(dir, segmentName(0)+extLog)
+	data, _ := os.ReadFile(p)
+	h := parseHeader(data)
+	second := h.Size()
+	cases := []struct {
+		name  string
+		patch func(b []byte)
+	}{
+		{"length", func(b []byte) { b[second+offBatchLength] = 0x40 }},
+		{"crc", func(b []byte) { b[second+batchHeaderSize+3] ^= 0xff }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := append([]byte(nil), data...)
+			tc.patch(b)
+			os.WriteFile(p, b, 0o644)
+			defer os.WriteFile(p, data, 0o644)
+			l := openTest(t, dir, cfg)
+			defer l.Close()
+			off := h.LastOffset() + 1 // the damaged second batch
+			res, err := l.Read(off, 1<<20, l.LogEndOffset())
+			if !errors.Is(err, ErrCorruptBatch) || len(res.Data) != 0 {
+				t.Fatalf("read of damaged batch: %d bytes, %v", len(res.Data), err)
+			}
+			if res, err := l.Read(0, 1<<20, l.LogEndOffset()); err != nil || len(splitBatches(t, res.Data)) != 1 {
+				t.Fatalf("read before the damage: %v", err)
+			}
+		})
+	}
+}
