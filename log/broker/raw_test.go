@@ -248,3 +248,66 @@ func TestApiVersionsTooNew(t *testing.T) {
 		t.Fatalf("got error %d with %d keys, want 35 and the key list", resp.ErrorCode, len(resp.ApiKeys))
 	}
 }
+
+// TestPipeliningWhileLongPolling: on ONE connection, a long-poll Fetch is
+// followed by a Produce to the partition it waits on. The broker must read
+// and run the Produce while the Fetch is parked (else the Fetch would time
+// out empty), and must still answer in request order.
+func TestPipeliningWhileLongPolling(t *testing.T) {
+	b := startBroker(t)
+	createTopic(t, newAdmin(t, b.Addr), "pipe", 1, nil)
+	pipeliningBody(t, dialRaw(t, b.Addr))
+}
+
+func pipeliningBody(t *testing.T, c *rawConn) {
+	f := kmsg.NewRequestFormatter()
+
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.SetVersion(11)
+	fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = 20000, 1, 1<<20
+	fetch.SessionEpoch = -1
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "pipe"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	fetch.Topics = append(fetch.Topics, ft)
+
+	prod := kmsg.NewPtrProduceRequest()
+	prod.SetVersion(9)
+	prod.Acks, prod.TimeoutMillis = 1, 5000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = "pipe"
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Records = idempotentBatch(-1, -1, -1, "hello")
+	pt.Partitions = append(pt.Partitions, pp)
+	prod.Topics = append(prod.Topics, pt)
+
+	// AppendRequest sizes the frame from the start of dst: one call each.
+	out := append(f.AppendRequest(nil, fetch, 1), f.AppendRequest(nil, prod, 2)...)
+	start := time.Now()
+	if _, err := c.nc.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	first := c.readFrame()
+	second := c.readFrame()
+	if binary.BigEndian.Uint32(first) != 1 || binary.BigEndian.Uint32(second) != 2 {
+		t.Fatalf("responses out of order: %d then %d", binary.BigEndian.Uint32(first), binary.BigEndian.Uint32(second))
+	}
+	fr := kmsg.NewPtrFetchResponse()
+	fr.SetVersion(11)
+	if err := fr.ReadFrom(first[4:]); err != nil {
+		t.Fatal(err)
+	}
+	pr := kmsg.NewPtrProduceResponse()
+	pr.SetVersion(9)
+	if err := pr.ReadFrom(second[5:]); err != nil { // v9 is flexible: one header tag byte
+		t.Fatal(err)
+	}
+	if code := pr.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("produce failed: %d %v", code, pr.Topics[0].Partitions[0].ErrorMessage)
+	}
+	if len(fr.Topics) != 1 || len(fr.Topics[0].Partitions[0].RecordBatches) == 0 {
+		t.Fatalf("the parked fetch returned no records after %v: the produce behind it was not processed", time.Since(start))
+	}
+}
