@@ -120,7 +120,9 @@ func TestEndToEndSinkSurvivesKills(t *testing.T) {
 	}
 	defer cl.Close()
 	ctx := context.Background()
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 2, -1, nil, "readings"); err != nil {
+	// Record times are in 2024: keep them from time-based retention.
+	retention := "-1"
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 2, -1, map[string]*string{"retention.ms": &retention}, "readings"); err != nil {
 		t.Fatal(err)
 	}
 	base := time.Date(2024, 5, 1, 22, 30, 0, 0, time.UTC)
@@ -187,7 +189,26 @@ func TestEndToEndSinkSurvivesKills(t *testing.T) {
 	// all of the data must end up in files.
 	// (50 keys: both partitions get some.)
 	produce(total, total+50, func(int) time.Time { return base.Add(24 * time.Hour) })
-	waitUntil(t, 3*time.Minute, "all rows in files", rowsAtLeast(total))
+	deadline := time.Now().Add(2 * time.Minute)
+	for !rowsAtLeast(total)() {
+		if time.Now().After(deadline) {
+			seen := countRows(t, dir)
+			var missing []int
+			for id := 0; id < total; id++ {
+				if seen[id] == 0 {
+					missing = append(missing, id)
+				}
+			}
+			_, status := proc.call("GET", "/connectors/pq-sink/status", nil)
+			files := keys(readDir(t, dir))
+			lag, lerr := adm.Lag(ctx, "connect-pq-sink")
+			t.Logf("group lag: %+v %v", lag, lerr)
+			described, _ := adm.DescribeGroups(ctx, "connect-pq-sink")
+			t.Logf("group: %+v", described)
+			t.Fatalf("%d ids missing (first %v); status %s; files %v\nworker output:\n%s", len(missing), missing[:min(10, len(missing))], status, files, proc.out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	time.Sleep(time.Second) // let a duplicate, if any, land
 
 	seen := countRows(t, dir)

@@ -191,6 +191,7 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) time.Time) 
 			if err := s.commitSegment(b.TopicPartition, st); err != nil {
 				return err
 			}
+			last, lastRows = nil, nil // its files are closed
 		}
 		if !st.open {
 			st.open, st.segStart, st.segRecords, st.segBytes = true, rec.Offset, 0, 0
@@ -216,6 +217,9 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) time.Time) 
 			}
 			s.log.Info("parquet file committed on schema change", "file", fw.finalPath, "rows", fw.rows)
 			st.remove(fw)
+			if last == fw {
+				last, lastRows = nil, nil
+			}
 			fw = nil
 		}
 		if fw == nil {
