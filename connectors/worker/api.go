@@ -105,10 +105,18 @@ func (w *Worker) Connectors(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-func (w *Worker) get(ctx context.Context, name string) (*connector, error) {
+// lock waits until the worker is ready, then takes w.mu. Waiting happens
+// before locking: startAll needs w.mu to become ready.
+func (w *Worker) lock(ctx context.Context) error {
 	if err := w.waitReady(ctx); err != nil {
-		return nil, err
+		return err
 	}
+	w.mu.Lock()
+	return nil
+}
+
+// get returns connector name. w.mu held.
+func (w *Worker) get(name string) (*connector, error) {
 	c := w.conns[name]
 	if c == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
@@ -136,9 +144,11 @@ func copyMap(m map[string]string) map[string]string {
 
 // Info returns a connector's config and tasks.
 func (w *Worker) Info(ctx context.Context, name string) (ConnectorInfo, error) {
-	w.mu.Lock()
+	if err := w.lock(ctx); err != nil {
+		return ConnectorInfo{}, err
+	}
 	defer w.mu.Unlock()
-	c, err := w.get(ctx, name)
+	c, err := w.get(name)
 	if err != nil {
 		return ConnectorInfo{}, err
 	}
@@ -155,9 +165,11 @@ func (w *Worker) info(c *connector) ConnectorInfo {
 
 // TaskConfigs returns each task's config.
 func (w *Worker) TaskConfigs(ctx context.Context, name string) ([]map[string]string, error) {
-	w.mu.Lock()
+	if err := w.lock(ctx); err != nil {
+		return nil, err
+	}
 	defer w.mu.Unlock()
-	c, err := w.get(ctx, name)
+	c, err := w.get(name)
 	if err != nil {
 		return nil, err
 	}
@@ -170,9 +182,11 @@ func (w *Worker) TaskConfigs(ctx context.Context, name string) ([]map[string]str
 
 // Status returns the state of a connector and its tasks.
 func (w *Worker) Status(ctx context.Context, name string) (ConnectorStatus, error) {
-	w.mu.Lock()
+	if err := w.lock(ctx); err != nil {
+		return ConnectorStatus{}, err
+	}
 	defer w.mu.Unlock()
-	c, err := w.get(ctx, name)
+	c, err := w.get(name)
 	if err != nil {
 		return ConnectorStatus{}, err
 	}
@@ -212,8 +226,10 @@ func (w *Worker) Create(ctx context.Context, name string, cfg map[string]string)
 	if err := checkName(name); err != nil {
 		return ConnectorInfo{}, err
 	}
-	w.mu.Lock()
-	_, err := w.get(ctx, name)
+	if err := w.lock(ctx); err != nil {
+		return ConnectorInfo{}, err
+	}
+	_, err := w.get(name)
 	w.mu.Unlock()
 	if err == nil {
 		return ConnectorInfo{}, fmt.Errorf("%w: %s", ErrExists, name)
@@ -256,8 +272,10 @@ func (w *Worker) PutConfig(ctx context.Context, name string, cfg map[string]stri
 // Delete removes a connector, stopping its tasks. Its source positions and
 // consumer group offsets are kept, as in Kafka Connect.
 func (w *Worker) Delete(ctx context.Context, name string) error {
-	w.mu.Lock()
-	_, err := w.get(ctx, name)
+	if err := w.lock(ctx); err != nil {
+		return err
+	}
+	_, err := w.get(name)
 	w.mu.Unlock()
 	if err != nil {
 		return err
@@ -280,8 +298,10 @@ func (w *Worker) Resume(ctx context.Context, name string) error {
 }
 
 func (w *Worker) setTarget(ctx context.Context, name, target string) error {
-	w.mu.Lock()
-	_, err := w.get(ctx, name)
+	if err := w.lock(ctx); err != nil {
+		return err
+	}
+	_, err := w.get(name)
 	w.mu.Unlock()
 	if err != nil {
 		return err
@@ -294,9 +314,11 @@ func (w *Worker) setTarget(ctx context.Context, name, target string) error {
 // config, which restarts its tasks only if the connector had failed); with
 // includeTasks it restarts every task, or with onlyFailed only failed ones.
 func (w *Worker) Restart(ctx context.Context, name string, includeTasks, onlyFailed bool) error {
-	w.mu.Lock()
+	if err := w.lock(ctx); err != nil {
+		return err
+	}
 	defer w.mu.Unlock()
-	c, err := w.get(ctx, name)
+	c, err := w.get(name)
 	if err != nil {
 		return err
 	}
@@ -324,9 +346,11 @@ func (w *Worker) Restart(ctx context.Context, name string, includeTasks, onlyFai
 
 // RestartTask restarts one task.
 func (w *Worker) RestartTask(ctx context.Context, name string, id int) error {
-	w.mu.Lock()
+	if err := w.lock(ctx); err != nil {
+		return err
+	}
 	defer w.mu.Unlock()
-	c, err := w.get(ctx, name)
+	c, err := w.get(name)
 	if err != nil {
 		return err
 	}
@@ -369,8 +393,10 @@ type OffsetInfo struct {
 // Offsets returns a source connector's stored positions or a sink
 // connector's committed consumer group offsets.
 func (w *Worker) Offsets(ctx context.Context, name string) ([]OffsetInfo, error) {
-	w.mu.Lock()
-	c, err := w.get(ctx, name)
+	if err := w.lock(ctx); err != nil {
+		return nil, err
+	}
+	c, err := w.get(name)
 	var kind string
 	if err == nil {
 		kind = kindOf(c)

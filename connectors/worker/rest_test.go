@@ -1,7 +1,9 @@
 package worker_test
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,5 +142,32 @@ func TestRESTValidationAndErrors(t *testing.T) {
 	}
 	if code := w.call("PUT", "/connectors/ok/config", map[string]string{"name": "other"}, &e); code != 400 {
 		t.Errorf("name mismatch: %d %+v", code, e)
+	}
+}
+
+// TestRESTBeforeReady: a call made while the worker is still starting waits
+// for it instead of deadlocking or failing.
+func TestRESTBeforeReady(t *testing.T) {
+	b := startBroker(t)
+	w, err := worker.New(worker.Config{Brokers: []string{b.Addr}, WorkerID: "early"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := &testWorker{t: t, w: w, srv: httptest.NewServer(w.Handler())}
+	defer tw.srv.Close()
+	result := make(chan int, 1)
+	go func() {
+		result <- tw.call("POST", "/connectors", map[string]any{"name": "early", "config": map[string]string{
+			"connector.class": "file-sink", "topics": "x", "file": filepath.Join(t.TempDir(), "o")}}, nil)
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	if code := <-result; code != http.StatusCreated {
+		t.Fatalf("create before ready: %d", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

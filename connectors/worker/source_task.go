@@ -104,7 +104,15 @@ func (t *sourceTask) run(ctx context.Context) error {
 		if err := t.advance(dctx); err != nil {
 			return err
 		}
-		if !t.waitResumed(ctx, nil) {
+		var drainErr error
+		ok := t.waitResumed(ctx, func() {
+			// Paused: finish and commit what is in flight first.
+			drainErr = t.drain(dctx)
+		})
+		if drainErr != nil {
+			return drainErr
+		}
+		if !ok {
 			break
 		}
 		recs, err := t.poll(ctx)
@@ -118,21 +126,28 @@ func (t *sourceTask) run(ctx context.Context) error {
 			}
 		}
 	}
-	// Drain: wait for everything in flight, store and commit it.
+	if err := t.drain(dctx); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// drain waits for everything in flight, stores and commits it.
+func (t *sourceTask) drain(ctx context.Context) error {
 	for {
-		if err := t.advance(dctx); err != nil {
+		if err := t.advance(ctx); err != nil {
 			return err
 		}
 		t.mu.Lock()
 		idle := len(t.batches) == 0 && len(t.stored) == 0
 		t.mu.Unlock()
 		if idle {
-			return ctx.Err()
+			return nil
 		}
 		select {
 		case <-t.ready:
-		case <-dctx.Done():
-			return e.fail("stop", fmt.Errorf("records still in flight after the shutdown timeout: %w", dctx.Err()))
+		case <-ctx.Done():
+			return t.env.fail("stop", fmt.Errorf("records still in flight after the shutdown timeout: %w", ctx.Err()))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -224,6 +225,9 @@ func (w *Worker) apply(r *kgo.Record, replaying bool) {
 			c = &connector{name: name, target: TargetStarted}
 			w.conns[name] = c
 		} else if !replaying {
+			if maps.Equal(c.raw, v.Config) && c.state != StateFailed {
+				break // unchanged (a connector file applied again): keep running
+			}
 			w.stopConnector(c)
 		}
 		c.raw = v.Config
