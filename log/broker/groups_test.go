@@ -16,8 +16,6 @@ import (
 // commits after every poll.
 type groupMember struct {
 	cl   *kgo.Client
-	mu   sync.Mutex
-	seen map[string]int
 	stop context.CancelFunc
 	done chan struct{}
 }

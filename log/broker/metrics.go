@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -45,7 +46,7 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.requests, m.connsOpened, m.connsRejected, m.badRequests, m.bytesIn, m.bytesOut,
 		m.producedBytes, m.producedRecs, m.produceErrors, m.fetchedBytes,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, a := range apis {
 		m.byKey[a.key] = m.requests.WithLabelValues(kmsg.NameForKey(a.key))
 	}
