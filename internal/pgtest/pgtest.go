@@ -196,9 +196,7 @@ func (p *PG) command(name string, args ...string) *exec.Cmd {
 		env = append(env, "PATH="+path)
 	}
 	cmd.Env = env
-	// Pdeathsig: if the test process dies without cleanup (a timeout
-	// panic, SIGKILL), the server dies with it instead of lingering.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.cred, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = sysProcAttr(p.cred)
 	return cmd
 }
 
