@@ -38,6 +38,11 @@ func TestServeEmbedsWorker(t *testing.T) {
 
 	b.Restart()
 	waitFor(t, "embedded REST after restart", func() bool {
+		resp, err := http.Get(url + "/connectors")
+		if err != nil {
+			return false // the REST listener starts just after the broker's
+		}
+		resp.Body.Close()
 		var st worker.ConnectorStatus
 		return tw.call("GET", "/connectors/dst/status", nil, &st) == 200 && len(st.Tasks) == 1 && st.Tasks[0].State == worker.StateRunning
 	})
