@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -107,7 +108,8 @@ func TestManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tps := []TopicPartition{{"orders", 0}, {"orders", 1}, {"a.b_c-d", 7}}
+	long := strings.Repeat("x", 249) // Kafka's longest topic name
+	tps := []TopicPartition{{"orders", 0}, {"orders", 1}, {"a.b_c-d", 7}, {long, 2}}
 	for _, tp := range tps {
 		l, err := m.Open(tp, DefaultConfig())
 		if err != nil {
@@ -120,7 +122,7 @@ func TestManager(t *testing.T) {
 	if m.Get(tps[0]) == nil || m.Get(TopicPartition{"nope", 0}) != nil {
 		t.Fatal("Get")
 	}
-	for _, bad := range []TopicPartition{{"../etc", 0}, {"", 0}, {"a/b", 0}, {"..", 1}, {"ok", -1}} {
+	for _, bad := range []TopicPartition{{long, 1 << 30}, {"../etc", 0}, {"", 0}, {"a/b", 0}, {"..", 1}, {"ok", -1}} {
 		if _, err := m.Open(bad, DefaultConfig()); err == nil {
 			t.Fatalf("opened bad partition %v", bad)
 		}
@@ -153,6 +155,9 @@ func TestManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := m.Delete(tps[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(tps[3]); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Close(); err != nil {

@@ -60,7 +60,7 @@ func OpenManager(dataDir string, opt Options) (*Manager, error) {
 		return nil, fmt.Errorf("open data directory: %w", err)
 	}
 	for _, e := range entries {
-		if e.IsDir() && strings.HasSuffix(e.Name(), deletedSuffix) {
+		if e.IsDir() && strings.HasPrefix(e.Name(), deletedPrefix) {
 			if err := os.RemoveAll(filepath.Join(dataDir, e.Name())); err != nil {
 				lock.Close()
 				return nil, fmt.Errorf("remove deleted partition %s: %w", e.Name(), err)
@@ -78,7 +78,9 @@ func OpenManager(dataDir string, opt Options) (*Manager, error) {
 	return m, nil
 }
 
-const deletedSuffix = ".deleted"
+// deletedPrefix names a partition directory being deleted. It is short
+// and fixed so the rename works even for 249-character topic names.
+const deletedPrefix = ".deleted-"
 
 // ErrInvalidTopic: a topic name that cannot be a directory name.
 var ErrInvalidTopic = errors.New("invalid topic name")
@@ -109,6 +111,9 @@ func (m *Manager) Open(tp TopicPartition, cfg Config) (*Log, error) {
 	}
 	if tp.Partition < 0 {
 		return nil, fmt.Errorf("partition %s: negative partition", tp)
+	}
+	if n := len(filepath.Base(m.dir(tp))); n > 255 {
+		return nil, fmt.Errorf("partition %s: directory name of %d bytes exceeds the file system's 255: %w", tp, n, ErrInvalidTopic)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -152,7 +157,7 @@ func (m *Manager) Delete(tp TopicPartition) error {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	tomb := fmt.Sprintf("%s.%d%s", dir, time.Now().UnixNano(), deletedSuffix)
+	tomb := filepath.Join(m.dataDir, fmt.Sprintf("%s%d", deletedPrefix, time.Now().UnixNano()))
 	if err := os.Rename(dir, tomb); err != nil {
 		return fmt.Errorf("delete partition %s: %w", tp, err)
 	}
