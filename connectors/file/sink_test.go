@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/connectors"
 )
@@ -119,5 +120,36 @@ func TestSinkCSV(t *testing.T) {
 	want := "id,name,amount\n1,\"Smith, J\",12.50\n2,\"multi\nline \"\"q\"\"\",\n"
 	if got := readFile(t, path); got != want {
 		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestSinkRotatesByTimeWithCSVHeaders(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.csv")
+	ctx := context.Background()
+	s := openSink(t, map[string]string{"file": path, "format": "csv", "csv.columns": "a", "rotate.interval": "1ms"})
+	if err := s.Write(ctx, recs("t", 0, `{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // let the interval pass
+	if _, err := s.Flush(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, recs("t", 1, `{"a":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	s.Flush(ctx, nil)
+	s.Close(ctx)
+	if got := readFile(t, filepath.Join(dir, "out.000000.csv")); got != "a\n1\n" {
+		t.Fatalf("rotated file %q", got)
+	}
+	// The second row is in the active file or, if the interval passed
+	// again, in the next rotated file: each file with its header.
+	rest := readFile(t, path)
+	if m, _ := filepath.Glob(filepath.Join(dir, "out.000001.csv")); len(m) == 1 {
+		rest = readFile(t, m[0]) + rest
+	}
+	if rest != "a\n2\n" {
+		t.Fatalf("second row: %q", rest)
 	}
 }
