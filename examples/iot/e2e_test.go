@@ -150,7 +150,14 @@ func TestIoTPostgres(t *testing.T) {
 	want, _ := iot.Expected(cfg, iot.AlertThreshold)
 
 	conn := pg.ConnectTo(t, "iot")
-	rows, err := conn.Query(context.Background(), `select sensor_id, minute::text, readings::bigint, avg_temp::float8, min_temp::float8, max_temp::float8, avg_humidity::float8, battery::float8 from iot_averages`)
+	var minuteType string
+	if err := conn.QueryRow(context.Background(), `select data_type from information_schema.columns where table_name = 'iot_averages' and column_name = 'minute'`).Scan(&minuteType); err != nil {
+		t.Fatal(err)
+	}
+	if minuteType != "timestamp with time zone" {
+		t.Errorf("iot_averages.minute is %s, want timestamp with time zone", minuteType)
+	}
+	rows, err := conn.Query(context.Background(), `select sensor_id, to_char(minute at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), readings::bigint, avg_temp::float8, min_temp::float8, max_temp::float8, avg_humidity::float8, battery::float8 from iot_averages`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,20 +275,18 @@ func readParquet(t *testing.T, dir string) []averageRow {
 	}
 	var out []averageRow
 	for _, f := range files {
+		// minute is a timestamp column: the pipeline's output carries its
+		// Arrow schema, so the sink does not have to guess.
 		type pqRow struct {
 			averageRow
-			Minute string `parquet:"minute"`
+			Minute time.Time `parquet:"minute,timestamp(microsecond)"`
 		}
 		rows, err := parquet.ReadFile[pqRow](f)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 		for _, r := range rows {
-			m, err := time.Parse(time.RFC3339, r.Minute)
-			if err != nil {
-				t.Fatalf("%s: minute %q", f, r.Minute)
-			}
-			r.averageRow.Minute = m
+			r.averageRow.Minute = r.Minute
 			out = append(out, r.averageRow)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -274,6 +275,7 @@ func (c *compiler) extractor(s *pipelines.Source) func(string, Value, int64) int
 // a connector reading that topic) get the records once.
 func (c *compiler) sink(f flow, refs []pipelines.Ref, path string) {
 	written := map[string]bool{}
+	typed := false
 	for _, r := range refs {
 		var s *pipelines.Sink
 		for _, x := range c.p.Sinks {
@@ -296,6 +298,10 @@ func (c *compiler) sink(f flow, refs []pipelines.Ref, path string) {
 		name := "to-" + s.Name
 		if path != "" {
 			name += "-" + path
+		}
+		if !typed {
+			f.s = withSchemaHeader(f.s, f.fields, "schema-"+strings.Trim(path+"-"+s.Name, "-"))
+			typed = true
 		}
 		f.s.WithSerdes(operators.String, valueSerde(f.fields)).To(topic, operators.Named(name))
 	}
