@@ -273,6 +273,10 @@ func (a *App) processFetches(ctx context.Context, fs kgo.Fetches) error {
 		if err := ts.task.Punctuate(now); err != nil {
 			return err
 		}
+		if ts.outN > 0 {
+			ts.out.Add(float64(ts.outN))
+			ts.outN = 0
+		}
 	}
 	return a.getProduceErr()
 }

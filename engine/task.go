@@ -27,6 +27,7 @@ type taskState struct {
 	out      prometheus.Counter
 	late     prometheus.Counter
 	lateSeen int64
+	outN     int64 // records emitted since the last metrics update
 	lags     map[tp]prometheus.Gauge
 
 	// queues order the records of tasks with several source partitions
@@ -76,15 +77,9 @@ func (a *App) startTask(ctx context.Context, id operators.TaskID) (*taskState, e
 		return a.openStore(ctx, ts, cp, spec)
 	}
 	emit := func(rec operators.OutputRecord) error {
-		r := &kgo.Record{Topic: rec.Topic, Key: rec.Key, Value: rec.Value, Timestamp: timeMillis(rec.Timestamp)}
-		if len(rec.Headers) > 0 {
-			r.Headers = make([]kgo.RecordHeader, len(rec.Headers))
-			for i, h := range rec.Headers {
-				r.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
-			}
-		}
-		ts.out.Inc()
-		a.client.Produce(a.runCtx, r, a.onProduced)
+		r := newOutRecord(rec)
+		ts.outN++
+		a.client.Produce(a.runCtx, r, a.onOutProduced)
 		return nil
 	}
 	task, err := a.topo.NewTask(id.SubTopology, operators.TaskConfig{
@@ -92,6 +87,7 @@ func (a *App) startTask(ctx context.Context, id operators.TaskID) (*taskState, e
 		ApplicationID:   a.cfg.ApplicationID,
 		OpenStore:       open,
 		Emit:            emit,
+		ReuseBuffers:    true,
 		Logger:          a.log,
 		CacheMaxEntries: a.cfg.CacheMaxEntries,
 	})

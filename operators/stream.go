@@ -231,10 +231,20 @@ func sinkNode[K, V any](s Stream[K, V], topic string, internal bool, o opOpts) *
 	ks, vs := s.ks, s.vs
 	n.build = func(tk *Task) (any, error) {
 		name := tk.topicName(TopicInfo{Name: topic, Internal: internal})
-		// Key and value share one allocation: the receiver owns both.
+		// Key and value share one allocation the receiver owns, or, when
+		// the environment copies (TaskConfig.ReuseBuffers), one scratch
+		// buffer reused for every record.
 		size := 64
+		reuse := tk.cfg.ReuseBuffers
+		var scratch []byte
 		return recvFunc[K, V](func(r Record[K, V]) {
-			buf, err := ks.Serialize(make([]byte, 0, size), r.Key)
+			var start []byte
+			if reuse {
+				start = scratch[:0]
+			} else {
+				start = make([]byte, 0, size)
+			}
+			buf, err := ks.Serialize(start, r.Key)
 			if err != nil {
 				tk.fail(fmt.Errorf("sink %s: key: %w", name, err))
 				return
@@ -257,6 +267,9 @@ func sinkNode[K, V any](s Stream[K, V], topic string, internal bool, o opOpts) *
 			}
 			if kl == 0 && key != nil {
 				key = nil
+			}
+			if reuse {
+				scratch = buf
 			}
 			tk.emit(OutputRecord{Topic: name, Key: key, Value: val, Timestamp: r.Timestamp, Headers: r.Headers})
 		}), nil

@@ -26,7 +26,8 @@ type InputRecord struct {
 }
 
 // OutputRecord is a raw record a task writes to a topic. Key and Value are
-// freshly allocated and owned by the receiver; a nil Value is a tombstone.
+// freshly allocated and owned by the receiver, unless TaskConfig.ReuseBuffers
+// is set; a nil Value is a tombstone.
 type OutputRecord struct {
 	Topic     string
 	Key       []byte
@@ -68,6 +69,10 @@ type TaskConfig struct {
 	// Emit receives every record a sink writes. It must not block for long:
 	// batch and send asynchronously.
 	Emit func(rec OutputRecord) error
+	// ReuseBuffers lets sinks serialize every record into one reused
+	// buffer: Emit must then copy Key and Value before returning. It saves
+	// an allocation per output record for an Emit that copies anyway.
+	ReuseBuffers bool
 	// Now is the wall clock; nil means time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
