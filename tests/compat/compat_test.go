@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,7 +40,8 @@ type scenario struct {
 	topic  string
 	group  string
 	// before: consumed and committed before the restart. afterOld: produced
-	// before the restart, consumed after. afterNew: produced after it.
+	// before the restart, consumed after. afterNew: produced after it, once
+	// the new members hold partitions.
 	before, afterOld, afterNew []kv
 }
 
@@ -48,7 +50,7 @@ func newScenario(client string) *scenario {
 	gen := func(phase string) []kv {
 		out := make([]kv, recordsPerPhase)
 		for i := range out {
-			out[i] = kv{Key: fmt.Sprintf("key-%02d", i%12), Value: fmt.Sprintf("%s-%s-%03d", client, phase, i)}
+			out[i] = kv{Key: fmt.Sprintf("key-%02d", i%30), Value: fmt.Sprintf("%s-%s-%03d", client, phase, i)}
 		}
 		return out
 	}
@@ -235,6 +237,14 @@ func assertCommittedToEnd(t *testing.T, addr string, s *scenario) {
 // member is one running consumer-group member of the client under test.
 type member interface{ stop() }
 
+// onceMember makes stop idempotent.
+type onceMember struct {
+	m    member
+	once sync.Once
+}
+
+func (o *onceMember) stop() { o.once.Do(o.m.stop) }
+
 // client adapts one Kafka client library to the scenario.
 type client struct {
 	// createTopic creates s.topic with `partitions` partitions.
@@ -285,9 +295,16 @@ func runScenarioWith(t *testing.T, name string, cl client, restart func(*brokert
 	logf("topic %s created on %s", s.topic, b.Addr)
 
 	// Phase 1: two members split the partitions, then records arrive.
+	join := func(c *collector, id int) member {
+		// Stopped at the end even when the test fails early, so that no
+		// member goroutine reports into a finished test.
+		m := &onceMember{m: cl.startMember(t, b.Addr, s, c, id)}
+		t.Cleanup(m.stop)
+		return m
+	}
 	c := newCollector()
-	m1 := cl.startMember(t, b.Addr, s, c, 1)
-	m2 := cl.startMember(t, b.Addr, s, c, 2)
+	m1 := join(c, 1)
+	m2 := join(c, 2)
 	waitForMembers(t, b.Addr, s.group, 2)
 	logf("two members joined; producing")
 	cl.produce(t, b.Addr, s, s.before)
@@ -305,20 +322,22 @@ func runScenarioWith(t *testing.T, name string, cl client, restart func(*brokert
 	cl.produce(t, b.Addr, s, s.afterOld)
 	logf("phase 1 consumed and committed; restarting the broker")
 	restart(b)
-	cl.produce(t, b.Addr, s, s.afterNew)
+	logf("broker restarted; resuming the group")
 
 	// Phase 2: a new pair of members resumes exactly where the first pair
-	// committed: everything produced since, nothing consumed before.
+	// committed: the records produced before the restart that were never
+	// consumed, then new ones produced once both members hold partitions;
+	// nothing consumed before the restart comes again.
 	c = newCollector()
-	m1 = cl.startMember(t, b.Addr, s, c, 3)
-	m2 = cl.startMember(t, b.Addr, s, c, 4)
-	logf("broker restarted; resuming the group")
+	m1 = join(c, 3)
+	m2 = join(c, 4)
+	waitForMembers(t, b.Addr, s.group, 2)
+	cl.produce(t, b.Addr, s, s.afterNew)
 	perMember = c.await(t, "after restart", s.afterRestart())
 	if perMember[3] == 0 || perMember[4] == 0 {
 		t.Fatalf("after restart: members consumed %v; want both to take part", perMember)
 	}
-	logf("consumed everything (per member: %v); checking the group", perMember)
-	waitForMembers(t, b.Addr, s.group, 2)
+	logf("consumed everything (per member: %v); stopping members", perMember)
 	m1.stop()
 	m2.stop()
 	logf("members stopped")
