@@ -22,8 +22,12 @@
 // backoff; errors.tolerance=all skips records a sink refuses and sends them
 // to errors.deadletterqueue.topic.name with __connect.errors.* headers.
 //
-// Limitations: one worker per internal-topic set is the supported
-// deployment. Several workers sharing the topics share the work of sink
-// connectors through the consumer groups, but each would also run every
-// source connector.
+// Several workers may share the internal topics (give each its own
+// WorkerID): every worker applies every config change; sink tasks split the
+// topics' partitions through the consumer groups; a source task runs on one
+// worker at a time, the holder of its lease (partition 0 of the configs topic
+// in the group "connect-<name>-source-<task>"), and moves to another worker
+// when its holder stops or dies (after a 10s session timeout). Status and
+// restart calls are answered by each worker for the tasks it runs: a task
+// leased elsewhere shows UNASSIGNED.
 package worker

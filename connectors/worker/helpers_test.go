@@ -37,9 +37,16 @@ type testWorker struct {
 
 func startWorker(t testing.TB, brokerAddr string) *testWorker {
 	t.Helper()
+	return startWorkerID(t, brokerAddr, "test-worker")
+}
+
+// startWorkerID starts a worker with the given id (workers sharing the
+// internal topics need distinct ids).
+func startWorkerID(t testing.TB, brokerAddr, id string) *testWorker {
+	t.Helper()
 	w, err := worker.New(worker.Config{
 		Brokers:             []string{brokerAddr},
-		WorkerID:            "test-worker",
+		WorkerID:            id,
 		OffsetFlushInterval: 200 * time.Millisecond,
 		ShutdownTimeout:     10 * time.Second,
 		Logger:              slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),

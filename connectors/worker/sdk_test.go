@@ -109,6 +109,9 @@ func init() {
 // log has.
 func TestRetriesAndSourceCommits(t *testing.T) {
 	b := startBroker(t)
+	sourceCommits.Lock()
+	sourceCommits.seen = nil // other tests use the plugin too
+	sourceCommits.Unlock()
 	w := startWorker(t, b.Addr)
 	w.create("count", map[string]string{"connector.class": "test-counting-source", "topic": "numbers", "limit": "95"})
 	w.create("flaky", map[string]string{"connector.class": "test-flaky-sink", "topics": "numbers"})

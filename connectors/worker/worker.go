@@ -396,7 +396,7 @@ func (w *Worker) startTask(c *connector, id int) *task {
 		t.start(ctx, st.run)
 	} else {
 		st := &sourceTask{task: t}
-		t.start(ctx, st.run)
+		t.start(ctx, st.runLeased)
 	}
 	return t
 }
