@@ -106,6 +106,8 @@ func (b *Broker) readPartitions(parts []*sessionPartition, req *kmsg.FetchReques
 			pr.code = kerr.UnknownTopicID.Code
 		case p == nil:
 			pr.code = kerr.UnknownTopicOrPartition.Code
+		case p.offline != nil:
+			pr.code = kerr.KafkaStorageError.Code
 		default:
 			max := int(sp.maxBytes)
 			if rem := budget - total; rem < max {

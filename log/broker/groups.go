@@ -18,6 +18,9 @@ type offsetsLog struct{ p *partition }
 
 func (o offsetsLog) Append(batch []byte) error {
 	p := o.p
+	if p.offline != nil {
+		return p.offline
+	}
 	p.appendMu.Lock()
 	_, err := p.log.Append(batch, storage.AppendOptions{LeaderEpoch: leaderEpoch, Origin: storage.OriginCoordinator})
 	if err == nil {
@@ -32,6 +35,11 @@ func (o offsetsLog) Append(batch []byte) error {
 }
 
 func (o offsetsLog) Scan(ctx context.Context, fn func([]byte) error) error {
+	if o.p.offline != nil {
+		// Its groups start empty; commits to them fail until the
+		// partition is repaired.
+		return nil
+	}
 	l := o.p.log
 	off, end := l.LogStartOffset(), l.LogEndOffset()
 	for off < end {

@@ -78,15 +78,19 @@ func (b *Broker) topicMetadata(t *topic) kmsg.MetadataResponseTopic {
 	mt.TopicID = t.id
 	mt.IsInternal = t.internal
 	b.topics.mu.RLock()
-	n := len(t.parts)
+	parts := t.parts
 	b.topics.mu.RUnlock()
 	node := []int32{b.cfg.NodeID}
-	for i := 0; i < n; i++ {
+	for i := range parts {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = int32(i)
 		mp.Leader = b.cfg.NodeID
 		mp.LeaderEpoch = leaderEpoch
 		mp.Replicas, mp.ISR = node, node
+		if parts[i].offline != nil {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+			mp.Leader, mp.ISR, mp.OfflineReplicas = -1, []int32{}, node
+		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt

@@ -34,6 +34,8 @@ func (c *conn) handleListOffsets(h wire.Header, r kmsg.Request) (kmsg.Response, 
 			switch {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case p.offline != nil:
+				sp.ErrorCode = kerr.KafkaStorageError.Code
 			case rp.CurrentLeaderEpoch > leaderEpoch:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
@@ -91,6 +93,8 @@ func (c *conn) handleOffsetForLeaderEpoch(h wire.Header, r kmsg.Request) (kmsg.R
 			switch {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case p.offline != nil:
+				sp.ErrorCode = kerr.KafkaStorageError.Code
 			case rp.CurrentLeaderEpoch > leaderEpoch:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
@@ -118,8 +122,11 @@ func (c *conn) handleDeleteRecords(h wire.Header, r kmsg.Request) (kmsg.Response
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
 			p := b.topics.partition(rt.Topic, rp.Partition)
-			if p == nil {
+			if p == nil || p.offline != nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				if p != nil {
+					sp.ErrorCode = kerr.KafkaStorageError.Code
+				}
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}

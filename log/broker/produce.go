@@ -78,6 +78,9 @@ func (b *Broker) produceTo(t *topic, rp *kmsg.ProduceRequestTopicPartition, sp *
 	if p == nil {
 		return kerr.UnknownTopicOrPartition.Code, nil
 	}
+	if p.offline != nil {
+		return kerr.KafkaStorageError.Code, p.offline
+	}
 	if internal {
 		return kerr.InvalidTopicException.Code, fmt.Errorf("%s is an internal topic", t.name)
 	}

@@ -55,7 +55,11 @@ func (b *Broker) loadTopics() error {
 			known[tp] = true
 			l, err := b.store.Open(tp, cfg)
 			if err != nil {
-				return fmt.Errorf("opening %s-%d: %w", r.Name, i, err)
+				// One unreadable partition must not take the
+				// broker down: it goes offline, the rest serves.
+				b.log.Error("partition offline: cannot open its log", "topic", r.Name, "partition", i, "err", err)
+				t.parts = append(t.parts, &partition{topic: r.Name, index: i, offline: fmt.Errorf("opening %s-%d: %w", r.Name, i, err)})
+				continue
 			}
 			t.parts = append(t.parts, &partition{topic: r.Name, index: i, log: l})
 		}
@@ -218,7 +222,9 @@ func (b *Broker) setTopicConfig(t *topic, overrides map[string]string, validateO
 	parts := t.parts
 	b.topics.mu.Unlock()
 	for _, p := range parts {
-		p.log.SetConfig(cfg)
+		if p.offline == nil {
+			p.log.SetConfig(cfg)
+		}
 	}
 	return b.topics.persist()
 }

@@ -33,6 +33,10 @@ type partition struct {
 	topic string
 	index int32
 	log   *storage.Log
+	// offline is why the log could not be opened (nil when it is
+	// serving): the partition answers KAFKA_STORAGE_ERROR while the rest
+	// of the broker keeps serving.
+	offline error
 
 	// appendMu serializes writers: storage allows one writer per log.
 	appendMu sync.Mutex
