@@ -35,7 +35,7 @@ func TestTwoWorkersRunASourceOnce(t *testing.T) {
 	if st := other.status("count"); st.Tasks[0].State != worker.StateUnassigned {
 		t.Fatalf("non-holder task state %s", st.Tasks[0].State)
 	}
-	recs := consumeN(t, b.Addr, "once", 200)
+	consumeN(t, b.Addr, "once", 200)
 
 	// Stop the holder: the other worker takes the lease and resumes from
 	// the stored position.
@@ -43,7 +43,7 @@ func TestTwoWorkersRunASourceOnce(t *testing.T) {
 	waitFor(t, "the other worker to take over", func() bool { return running(other) })
 	cfg["limit"] = "300"
 	other.mustCall("PUT", "/connectors/count/config", cfg, 200)
-	recs = consumeN(t, b.Addr, "once", 300)
+	recs := consumeN(t, b.Addr, "once", 300)
 	for i, r := range recs {
 		if string(r.Value) != strconv.Itoa(i+1) {
 			t.Fatalf("record %d is %s", i, r.Value)

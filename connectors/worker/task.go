@@ -31,7 +31,6 @@ type taskEnv struct {
 	connector string
 	id        int
 	plugin    connectors.Plugin
-	raw       map[string]string // full connector config (task-specific for split sources)
 	cfg       connectors.Config // parsed plugin + common config
 	gen       int
 	log       *slog.Logger
@@ -152,7 +151,8 @@ func taskStatusKey(connector string, id int) string {
 
 func connectorStatusKey(connector string) string { return "status-connector-" + connector }
 
-// fail wraps err with the task's identity for its trace.
+// fail wraps err with what the task was doing, for its status trace (the
+// logger already carries the connector and task).
 func (e *taskEnv) fail(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
