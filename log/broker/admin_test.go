@@ -250,3 +250,31 @@ func TestFetchSessions(t *testing.T) {
 		t.Fatalf("closed session: error %d", r.ErrorCode)
 	}
 }
+
+// TestDescribeLogDirs reports partition sizes that grow with produced data.
+func TestDescribeLogDirs(t *testing.T) {
+	b := startBroker(t)
+	adm := newAdmin(t, b.Addr)
+	createTopic(t, adm, "sized", 2, nil)
+	p := newClient(t, b.Addr, kgo.DefaultProduceTopic("sized"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	v := make([]byte, 4096)
+	_, _ = rand.Read(v) // incompressible
+	if err := p.ProduceSync(testCtx(t), &kgo.Record{Partition: 1, Value: v}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	dirs, err := adm.DescribeAllLogDirs(testCtx(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes [2]int64
+	dirs.Each(func(d kadm.DescribedLogDir) {
+		d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
+			if p.Topic == "sized" {
+				sizes[p.Partition] = p.Size
+			}
+		})
+	})
+	if sizes[0] != 0 || sizes[1] < 4096 {
+		t.Fatalf("sizes %v: want partition 0 empty and partition 1 holding the 4 KiB record", sizes)
+	}
+}

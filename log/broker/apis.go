@@ -54,6 +54,7 @@ func init() {
 		{key: 23, min: 0, max: 4, handle: (*conn).handleOffsetForLeaderEpoch},
 		{key: 32, min: 0, max: 4, handle: (*conn).handleDescribeConfigs},
 		{key: 33, min: 0, max: 2, handle: (*conn).handleAlterConfigs},
+		{key: 35, min: 0, max: 4, handle: (*conn).handleDescribeLogDirs},
 		{key: 37, min: 0, max: 3, handle: (*conn).handleCreatePartitions},
 		{key: 42, min: 0, max: 2, handle: (*conn).handleDeleteGroups},
 		{key: 44, min: 0, max: 1, handle: (*conn).handleIncrementalAlterConfigs},
