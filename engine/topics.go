@@ -120,6 +120,21 @@ func makePlan(ctx context.Context, adm *kadm.Client, topo *operators.Topology, a
 				}
 			}
 		}
+		// Repartition topics joined with each other get the larger
+		// count of the group, as Kafka Streams does.
+		for _, g := range topo.CopartitionGroups() {
+			var m int32
+			for _, ti := range g {
+				m = max(m, parts[ti.TopicName(appID)])
+			}
+			for _, ti := range g {
+				name := ti.TopicName(appID)
+				if ti.Internal && !explicit[name] && parts[name] > 0 && parts[name] < m {
+					parts[name] = m
+					changed = true
+				}
+			}
+		}
 	}
 	p := &plan{topicSub: map[string]int32{}, changelogs: map[string]changelogPlan{}, changelogTopics: map[string]bool{}}
 	for _, st := range subs {
