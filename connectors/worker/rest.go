@@ -39,6 +39,7 @@ func (w *Worker) Handler() http.Handler {
 	h("DELETE /connectors/{name}", w.handleDelete)
 	h("GET /connectors/{name}/config", w.handleGetConfig)
 	h("PUT /connectors/{name}/config", w.handlePutConfig)
+	h("PATCH /connectors/{name}/config", w.handlePatchConfig)
 	h("GET /connectors/{name}/status", w.handleStatus)
 	h("GET /connectors/{name}/tasks", w.handleTasks)
 	h("GET /connectors/{name}/tasks/{id}/status", w.handleTaskStatus)
@@ -262,6 +263,39 @@ func (w *Worker) handlePutConfig(rw http.ResponseWriter, r *http.Request) error 
 		code = http.StatusCreated
 	}
 	writeJSON(rw, code, info)
+	return nil
+}
+
+// handlePatchConfig merges the body into the connector's config (KIP-477):
+// keys with null values are removed, others set.
+func (w *Worker) handlePatchConfig(rw http.ResponseWriter, r *http.Request) error {
+	var raw map[string]json.RawMessage
+	if err := decodeBody(r, &raw); err != nil {
+		return err
+	}
+	patch, err := configMap(raw)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	info, err := w.Info(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	cfg := info.Config
+	for k, v := range raw {
+		if string(v) == "null" {
+			delete(cfg, k)
+		}
+	}
+	for k, v := range patch {
+		cfg[k] = v
+	}
+	info, _, err = w.PutConfig(r.Context(), name, cfg)
+	if err != nil {
+		return err
+	}
+	writeJSON(rw, http.StatusOK, info)
 	return nil
 }
 

@@ -140,6 +140,11 @@ func TestRESTValidationAndErrors(t *testing.T) {
 	if info.Name != "ok" || info.Config["name"] != "ok" || len(info.Tasks) != 1 || info.Type != "sink" {
 		t.Errorf("info %+v", info)
 	}
+	var patched worker.ConnectorInfo
+	if code := w.call("PATCH", "/connectors/ok/config", map[string]any{"rotate.bytes": "1000", "csv.columns": nil}, &patched); code != 200 ||
+		patched.Config["rotate.bytes"] != "1000" || patched.Config["topics"] != "x" {
+		t.Errorf("patch: %d %+v", code, patched)
+	}
 	if code := w.call("PUT", "/connectors/ok/config", map[string]string{"name": "other"}, &e); code != 400 {
 		t.Errorf("name mismatch: %d %+v", code, e)
 	}
