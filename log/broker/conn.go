@@ -26,6 +26,12 @@ type future struct {
 	fatal bool
 }
 
+// maxAsyncFrame bounds the request frames a connection hands to handler
+// goroutines (each keeps its frame): a larger blocking request, which no real
+// client sends, runs on the reader instead, so pipelining cannot multiply
+// memory by MaxInflightPerConnection with huge frames.
+const maxAsyncFrame = 1 << 20
+
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // conn is one client connection.
@@ -117,7 +123,7 @@ func (c *conn) readLoop(handlers *sync.WaitGroup) {
 			close(f.done)
 			return
 		}
-		if spec.async != nil && spec.async(req) {
+		if spec.async != nil && spec.async(req) && len(frame) <= maxAsyncFrame {
 			// The request's byte fields alias the frame: the handler owns
 			// it now, and the reader takes a fresh buffer.
 			fr.Detach()
