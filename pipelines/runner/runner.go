@@ -124,13 +124,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		conns = append(conns, c.Connectors...)
 	}
 	if len(conns) > 0 {
-		w, err := r.startWorker(runCtx, goRun, conns)
-		if err != nil {
+		if err := r.startWorker(runCtx, goRun, conns); err != nil {
 			cancel()
 			wg.Wait()
 			return err
 		}
-		_ = w
 	}
 	for _, c := range r.compiled {
 		app, err := engine.New(c.Topology, engine.Config{
@@ -208,7 +206,7 @@ func (r *Runner) createTopics(ctx context.Context, adm *kadm.Client) error {
 // startWorker runs a connect worker with internal topics of its own (named
 // after the first pipeline's application id, so two `sluice run`
 // processes never share them) and puts every connector's config.
-func (r *Runner) startWorker(ctx context.Context, goRun func(string, func(context.Context) error), conns []compile.Connector) (*worker.Worker, error) {
+func (r *Runner) startWorker(ctx context.Context, goRun func(string, func(context.Context) error), conns []compile.Connector) error {
 	prefix := "_" + r.compiled[0].AppID + "-connect"
 	w, err := worker.New(worker.Config{
 		Brokers:             r.cfg.Brokers,
@@ -222,14 +220,14 @@ func (r *Runner) startWorker(ctx context.Context, goRun func(string, func(contex
 		Registerer:          r.cfg.Registerer,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("runner: connect worker: %w", err)
+		return fmt.Errorf("runner: connect worker: %w", err)
 	}
 	goRun("connect worker", w.Run)
 	for _, c := range conns {
 		if _, _, err := w.PutConfig(ctx, c.Name, c.Config); err != nil {
-			return nil, fmt.Errorf("runner: connector %s: %w", c.Name, err)
+			return fmt.Errorf("runner: connector %s: %w", c.Name, err)
 		}
 		r.cfg.Logger.Info("started connector", "connector", c.Name, "class", c.Config["connector.class"], "topic", c.Topic)
 	}
-	return w, nil
+	return nil
 }
