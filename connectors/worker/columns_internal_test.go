@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/connectors/schema"
 )
@@ -35,5 +37,16 @@ func TestSettleSchemaIsStable(t *testing.T) {
 	}
 	if got := run(`{"id":"x"}`); got != `{"fields":[{"name":"id","type":"string","nullable":true}]}` {
 		t.Errorf("incompatible change: %s", got)
+	}
+}
+
+func TestTwoWorkersShareARegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	for i := 0; i < 2; i++ {
+		w, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Registerer: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.store.close()
 	}
 }

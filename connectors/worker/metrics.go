@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,11 +24,26 @@ type metrics struct {
 
 var taskLabels = []string{"connector", "task"}
 
+// register registers c, or returns the collector already registered under
+// the same name (two workers in one process share series instead of
+// panicking).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		// A conflicting, different collector: keep ours unregistered
+		// rather than fail the worker over metrics.
+	}
+	return c
+}
+
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := func(name, help string, labels ...string) *prometheus.CounterVec {
-		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "connect", Name: name, Help: help}, labels)
-		reg.MustRegister(c)
-		return c
+		return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "connect", Name: name, Help: help}, labels))
 	}
 	m := &metrics{
 		sourcePolled:  f("source_records_polled_total", "Records returned by source tasks' Poll.", taskLabels...),
@@ -38,17 +54,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		deadLettered:  f("records_dead_lettered_total", "Records written to the dead-letter topic.", taskLabels...),
 		retries:       f("retries_total", "Retries of retriable failures.", taskLabels...),
 		commits:       f("offset_commits_total", "Offset commits (sink: consumer group; source: positions), by result.", "connector", "task", "result"),
-		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		batchSeconds: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "sluice", Subsystem: "connect", Name: "batch_seconds",
 			Help:    "Time to deliver one batch: sink Write, or source produce plus position store.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
-		}, []string{"connector", "kind"}),
-		taskState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "connect", Name: "task_state",
-			Help: "1 for the state each task is in."}, []string{"connector", "task", "state"}),
-		connectorCount: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "connect", Name: "connectors",
-			Help: "Connectors configured."}),
+		}, []string{"connector", "kind"})),
+		taskState: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "connect", Name: "task_state",
+			Help: "1 for the state each task is in."}, []string{"connector", "task", "state"})),
+		connectorCount: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "connect", Name: "connectors",
+			Help: "Connectors configured."})),
 	}
-	reg.MustRegister(m.batchSeconds, m.taskState, m.connectorCount)
 	return m
 }
 
