@@ -149,30 +149,37 @@ func (p *kafkaProducer) promise(r *kgo.Record, err error) {
 }
 
 // recordStack recycles kgo records between the producing goroutine and
-// kgo's promise goroutine. A mutex-guarded stack is cheaper here than a
-// sync.Pool, whose per-P caches miss on every cross-goroutine hand-off.
+// kgo's promise goroutine. The producer takes records from a private slice
+// and refills it by swapping with the shared one only when it runs dry, so
+// the two goroutines meet on the mutex about once per batch, not per record
+// (a sync.Pool misses its per-P caches on every such cross-goroutine
+// hand-off; a per-record mutex is contended).
 type recordStack struct {
-	mu   sync.Mutex
-	recs []*kgo.Record
+	local []*kgo.Record // producer goroutine only
+
+	mu     sync.Mutex
+	shared []*kgo.Record
 }
 
+// pop is called by the one goroutine that calls Send.
 func (s *recordStack) pop() *kgo.Record {
-	s.mu.Lock()
-	n := len(s.recs)
-	if n == 0 {
+	if len(s.local) == 0 {
+		s.mu.Lock()
+		s.local, s.shared = s.shared, s.local[:0]
 		s.mu.Unlock()
-		return new(kgo.Record)
+		if len(s.local) == 0 {
+			return new(kgo.Record)
+		}
 	}
-	r := s.recs[n-1]
-	s.recs = s.recs[:n-1]
-	s.mu.Unlock()
+	r := s.local[len(s.local)-1]
+	s.local = s.local[:len(s.local)-1]
 	return r
 }
 
 func (s *recordStack) push(r *kgo.Record) {
 	*r = kgo.Record{}
 	s.mu.Lock()
-	s.recs = append(s.recs, r)
+	s.shared = append(s.shared, r)
 	s.mu.Unlock()
 }
 

@@ -30,7 +30,8 @@ type Target interface {
 // failed. It may be called concurrently and must not block.
 type AckFunc func(sent time.Time, err error)
 
-// Producer sends payloads asynchronously.
+// Producer sends payloads asynchronously. One goroutine calls Send and
+// Flush; acknowledgements may arrive on others.
 type Producer interface {
 	// Send queues one payload sent at sent; it blocks while the producer's
 	// buffer of unacknowledged records is full, or until ctx is done. The
