@@ -39,6 +39,8 @@ type Source struct {
 	readers   []*fileReader      // open files, in reading order
 	seen      map[string]bool    // paths finished in non-tail mode
 	lastScan  time.Time
+	// warnedMissing: the missing file was reported once.
+	warnedMissing bool
 }
 
 var _ connectors.Source = (*Source)(nil)
@@ -347,7 +349,11 @@ func (s *Source) scan() error {
 		}
 		r, fi, err := openReader(path, s.split, s.maxLen)
 		if errors.Is(err, os.ErrNotExist) {
-			continue // not there (yet)
+			if !s.glob && !s.warnedMissing {
+				s.log.Info("file does not exist (yet); waiting for it", "path", path)
+				s.warnedMissing = true
+			}
+			continue
 		}
 		if err != nil {
 			if s.glob {
