@@ -18,8 +18,8 @@ var errTopicExists = kerr.TopicAlreadyExists
 type Lag struct {
 	// Groups maps group name to records not yet consumed (and committed).
 	Groups map[string]int64
-	// Uncommitted lists groups that have not committed every partition
-	// they read yet (they may not have started).
+	// Uncommitted lists groups that have not started, or have not
+	// committed a partition that holds records.
 	Uncommitted []string
 }
 
@@ -76,10 +76,12 @@ func (r *Runner) Lag(ctx context.Context) (Lag, error) {
 				if m.Err != nil {
 					continue
 				}
-				if m.Commit.At < 0 {
-					uncommitted = true
+				if m.Commit.At < 0 && m.End.Offset > m.Start.Offset {
+					uncommitted = true // records there, none committed yet
 				}
-				total += m.Lag
+				if m.Lag > 0 {
+					total += m.Lag
+				}
 			}
 		}
 		out.Groups[g] = total
