@@ -99,25 +99,39 @@ func (s *Source) serveIngest(w http.ResponseWriter, r *http.Request) {
 }
 
 // await answers once the request's records are committed, or with 503/504
-// when they are not in time.
+// when they are not in time. While the request waits unpolled it also
+// watches for the worker stalling (paused), so a paused connector answers
+// 503 within about stall.timeout rather than ack.timeout.
 func (s *Source) await(w http.ResponseWriter, r *http.Request, req *request) {
 	timer := time.NewTimer(s.cfg.ackTimeout)
 	defer timer.Stop()
-	select {
-	case <-req.done:
-		if req.failed {
-			s.answerUnconfirmed(w, req)
+	tick := time.NewTicker(max(s.cfg.stallTimeout/4, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-req.done:
+			if req.failed {
+				s.answerUnconfirmed(w, req)
+				return
+			}
+			writeJSON(w, http.StatusOK, response{Records: len(req.recs)})
+			return
+		case <-tick.C:
+			if s.stalled() && s.withdraw(req) {
+				writeJSON(w, http.StatusServiceUnavailable, response{Error: "connector is paused or backed up; nothing was written, retry later"})
+				return
+			}
+		case <-timer.C:
+			if s.withdraw(req) {
+				writeJSON(w, http.StatusServiceUnavailable, response{Error: "connector is backed up; nothing was written, retry later"})
+				return
+			}
+			writeJSON(w, http.StatusGatewayTimeout, response{Error: "records were handed to the log but not confirmed in time; they may or may not be written"})
+			return
+		case <-r.Context().Done():
+			s.withdraw(req) // the client is gone; write nothing it was not told about
 			return
 		}
-		writeJSON(w, http.StatusOK, response{Records: len(req.recs)})
-	case <-timer.C:
-		if s.withdraw(req) {
-			writeJSON(w, http.StatusServiceUnavailable, response{Error: "connector is backed up; nothing was written, retry later"})
-			return
-		}
-		writeJSON(w, http.StatusGatewayTimeout, response{Error: "records were handed to the log but not confirmed in time; they may or may not be written"})
-	case <-r.Context().Done():
-		s.withdraw(req) // the client is gone; write nothing it was not told about
 	}
 }
 

@@ -75,6 +75,9 @@ type Source struct {
 	wake     chan struct{} // capacity 1: a request was queued
 	closing  chan struct{} // closed by Close
 	serveErr chan error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewSource returns an unopened source; the worker calls Open.
@@ -128,7 +131,7 @@ func (s *Source) enqueue(r *request) (status int, reason string) {
 	switch {
 	case s.closed:
 		return http.StatusServiceUnavailable, "connector is stopping"
-	case time.Since(s.lastPoll) > s.cfg.stallTimeout:
+	case s.stalledLocked():
 		return http.StatusServiceUnavailable, "connector is paused or backed up"
 	case s.queued+len(r.recs) > s.cfg.maxQueued && s.queued > 0:
 		return http.StatusServiceUnavailable, "too many records waiting for the log"
@@ -141,6 +144,15 @@ func (s *Source) enqueue(r *request) (status int, reason string) {
 	}
 	return 0, ""
 }
+
+// stalled reports whether the worker has not polled for stall.timeout.
+func (s *Source) stalled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stalledLocked()
+}
+
+func (s *Source) stalledLocked() bool { return time.Since(s.lastPoll) > s.cfg.stallTimeout }
 
 // withdraw takes a request back out of the queue if the worker has not
 // polled it; it reports whether it did (and so nothing was written).
@@ -162,8 +174,13 @@ func (s *Source) withdraw(r *request) bool {
 
 // Poll hands the worker whole queued requests, up to batch.size records.
 func (s *Source) Poll(ctx context.Context) ([]connectors.Record, error) {
-	if s.srv == nil {
+	if s.closing == nil {
+		return nil, ErrClosed // never opened
+	}
+	select {
+	case <-s.closing:
 		return nil, ErrClosed
+	default:
 	}
 	if out := s.take(); out != nil {
 		return out, nil
@@ -245,25 +262,28 @@ func (s *Source) Commit(ctx context.Context, positions []connectors.Position) er
 }
 
 // Close stops accepting requests, fails the ones still waiting and shuts the
-// server down.
+// server down. It is safe to call more than once.
 func (s *Source) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
+	return s.closeErr
+}
+
+func (s *Source) close(ctx context.Context) error {
 	if s.srv == nil {
-		return nil
+		return nil // never opened
 	}
 	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.closing)
-		for _, r := range s.queue {
-			r.failed = true
-			close(r.done)
-		}
-		for _, r := range s.inflight {
-			r.failed = true
-			close(r.done)
-		}
-		s.queue, s.inflight, s.queued = nil, nil, 0
+	s.closed = true
+	close(s.closing)
+	for _, r := range s.queue {
+		r.failed = true
+		close(r.done)
 	}
+	for _, r := range s.inflight {
+		r.failed = true
+		close(r.done)
+	}
+	s.queue, s.inflight, s.queued = nil, nil, 0
 	s.mu.Unlock()
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
@@ -272,7 +292,6 @@ func (s *Source) Close(ctx context.Context) error {
 	if serr := <-s.serveErr; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		s.log.Warn("http source server", "error", serr)
 	}
-	s.srv = nil
 	return err
 }
 

@@ -271,3 +271,18 @@ func TestCloseFailsWaitingRequests(t *testing.T) {
 		t.Fatalf("status %d; want 504 (outcome unknown)", r.status)
 	}
 }
+
+// TestStallWhileWaiting: a request queued just before the worker stops
+// polling (paused) is withdrawn with 503 once the stall is noticed, long
+// before ack.timeout.
+func TestStallWhileWaiting(t *testing.T) {
+	s := openSource(t, map[string]string{KeyStallTimeout: "300ms", KeyAckTimeout: "1h"})
+	s.touch() // the worker polled a moment ago, then paused
+	r := wait(t, post(t, s, "application/json", "Bearer "+token, `{"a":1}`))
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body.Error, "paused") {
+		t.Fatalf("got %d %+v; want 503 naming the pause", r.status, r.body)
+	}
+	if recs := s.take(); len(recs) != 0 {
+		t.Fatalf("withdrawn request still queued")
+	}
+}
