@@ -198,7 +198,15 @@ func (w *Worker) Status(ctx context.Context, name string) (ConnectorStatus, erro
 	}
 	for i, t := range c.tasks {
 		state, trace := t.status()
-		st.Tasks = append(st.Tasks, TaskState{ID: i, State: state, WorkerID: w.cfg.WorkerID, Trace: trace})
+		ts := TaskState{ID: i, State: state, WorkerID: w.cfg.WorkerID, Trace: trace}
+		if state == StateUnassigned {
+			// Not running here: another worker may hold it (a leased
+			// source task); report what that worker wrote.
+			if remote, ok := w.status.get(taskStatusKey(c.name, i)); ok && remote.WorkerID != w.cfg.WorkerID {
+				ts = TaskState{ID: i, State: remote.State, WorkerID: remote.WorkerID, Trace: remote.Trace}
+			}
+		}
+		st.Tasks = append(st.Tasks, ts)
 	}
 	return st, nil
 }

@@ -27,7 +27,7 @@
 // topics' partitions through the consumer groups; a source task runs on one
 // worker at a time, the holder of its lease (partition 0 of the configs topic
 // in the group "connect-<name>-source-<task>"), and moves to another worker
-// when its holder stops or dies (after a 10s session timeout). Status and
-// restart calls are answered by each worker for the tasks it runs: a task
-// leased elsewhere shows UNASSIGNED.
+// when its holder stops or dies (after a 10s session timeout). A worker
+// reports a task it does not run from the status topic (state and worker_id
+// as the holder wrote them); restart calls act on the tasks a worker runs.
 package worker

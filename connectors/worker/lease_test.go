@@ -22,7 +22,7 @@ func TestTwoWorkersRunASourceOnce(t *testing.T) {
 	})
 	running := func(tw *testWorker) bool {
 		st := tw.status("count")
-		return len(st.Tasks) == 1 && st.Tasks[0].State == worker.StateRunning
+		return len(st.Tasks) == 1 && st.Tasks[0].State == worker.StateRunning && st.Tasks[0].WorkerID == tw.w.WorkerID()
 	}
 	waitFor(t, "one worker running the task", func() bool { return running(a) || running(c) })
 	holder, other := a, c
@@ -32,9 +32,11 @@ func TestTwoWorkersRunASourceOnce(t *testing.T) {
 	if running(other) {
 		t.Fatal("both workers run the source task")
 	}
-	if st := other.status("count"); st.Tasks[0].State != worker.StateUnassigned {
-		t.Fatalf("non-holder task state %s", st.Tasks[0].State)
-	}
+	// The other worker reports the task as running on the holder.
+	waitFor(t, "status from the status topic", func() bool {
+		st := other.status("count")
+		return st.Tasks[0].State == worker.StateRunning && st.Tasks[0].WorkerID == holder.w.WorkerID()
+	})
 	consumeN(t, b.Addr, "once", 200)
 
 	// Stop the holder: the other worker takes the lease and resumes from

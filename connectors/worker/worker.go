@@ -36,7 +36,8 @@ type Worker struct {
 	store   *store
 	schemas *schemaCache
 
-	ready chan struct{} // closed once the configs topic has been replayed
+	ready  chan struct{} // closed once the configs topic has been replayed
+	status statusView    // the status topic, for tasks other workers run
 
 	mu      sync.Mutex
 	runCtx  context.Context
@@ -106,6 +107,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: configs reader: %w", err)
 	}
 	defer cl.Close()
+	statusDone := make(chan struct{})
+	go func() { defer close(statusDone); w.readStatus(ctx) }()
+	defer func() { <-statusDone }()
 	end, err := w.configEnd(ctx)
 	if err != nil {
 		return err
