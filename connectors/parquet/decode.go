@@ -15,6 +15,8 @@ import (
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/sluicehq/sluice/connectors/schema"
 )
 
 // rowDecoder turns Parquet rows back into JSON objects (the encoding the
@@ -373,9 +375,9 @@ func leafConverter(t pq.Type) (func([]byte, pq.Value) []byte, arrow.DataType, er
 		case *format.StringType, *format.EnumType:
 			return appendStringValue, arrow.BinaryTypes.String, nil
 		case *format.JsonType:
-			return appendJSONValue, arrow.BinaryTypes.String, nil
+			return appendJSONValue, schema.JSON(), nil
 		case *format.UUIDType:
-			return appendUUIDValue, &arrow.FixedSizeBinaryType{ByteWidth: 16}, nil
+			return appendUUIDValue, schema.UUID(), nil
 		case *format.DateType:
 			return appendDateValue, arrow.FixedWidthTypes.Date32, nil
 		case *format.DecimalType:
@@ -407,7 +409,7 @@ func leafConverter(t pq.Type) (func([]byte, pq.Value) []byte, arrow.DataType, er
 		case deprecated.UTF8, deprecated.Enum:
 			return appendStringValue, arrow.BinaryTypes.String, nil
 		case deprecated.Json:
-			return appendJSONValue, arrow.BinaryTypes.String, nil
+			return appendJSONValue, schema.JSON(), nil
 		case deprecated.Date:
 			return appendDateValue, arrow.FixedWidthTypes.Date32, nil
 		case deprecated.TimestampMillis:

@@ -19,6 +19,7 @@ import (
 	pq "github.com/parquet-go/parquet-go"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/connectors/schema"
 )
 
 // recordsFromJSON builds an Arrow record from JSON rows (Arrow's own JSON
@@ -449,5 +450,62 @@ func TestSinkRefusesUnpartitionableBatch(t *testing.T) {
 	re, ok = err.(*connectors.RecordErrors)
 	if !ok || len(*re) != 1 || (*re)[0].Index != 1 {
 		t.Fatalf("Write err = %v; want record 1 refused", err)
+	}
+}
+
+// TestSinkWorkerTypes feeds the sink the way the worker does — JSON values
+// decoded by connectors/schema into Arrow batches, with the uuid and json
+// extension types — and reads the file back through the source's decoder:
+// the JSON and the Arrow schema come back as they went in.
+func TestSinkWorkerTypes(t *testing.T) {
+	wire := `{"fields":[` +
+		`{"name":"id","type":"uuid"},` +
+		`{"name":"payload","type":"json","nullable":true},` +
+		`{"name":"amount","type":"decimal128(20,4)"},` +
+		`{"name":"at","type":"timestamp[us, UTC]"},` +
+		`{"name":"day","type":"date32","nullable":true},` +
+		`{"name":"lines","type":"list<struct<sku: string, qty: int32>>","nullable":true}]}`
+	s, err := schema.UnmarshalSchema([]byte(wire))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []string{
+		`{"id":"123e4567-e89b-12d3-a456-426614174000","payload":{"a":[1,"x",null]},"amount":"-1234567890123456.0001","at":"2024-02-29T23:59:59.999999Z","day":"2024-02-29","lines":[{"sku":"A","qty":2},{"sku":"B","qty":null}]}`,
+		`{"id":"00000000-0000-0000-0000-000000000001","payload":null,"amount":"0.0000","at":"1970-01-01T00:00:00Z","day":null,"lines":null}`,
+	}
+	rb := schema.NewRecordBuilder(memory.DefaultAllocator, s)
+	defer rb.Release()
+	for _, r := range rows {
+		if err := rb.AppendJSON([]byte(r)); err != nil {
+			t.Fatalf("AppendJSON %s: %v", r, err)
+		}
+	}
+	rec := rb.NewRecord()
+	defer rec.Release()
+	dir := t.TempDir()
+	sink := openSink(t, map[string]string{KeyPath: dir, KeyPartitionBy: "none", KeyFlushSize: "2"})
+	tp := connectors.TopicPartition{Topic: "pay", Partition: 0}
+	b := columnBatch(tp, 0, rec, func(int) time.Time { return time.Unix(0, 0) })
+	if err := sink.WriteColumns(context.Background(), []connectors.ColumnBatch{b}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.commitSegment(tp, sink.parts[tp]); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "pay", "pay+0+0000000000.parquet")
+	got := readFile(t, path)
+	for i := range rows {
+		if got[i] != rows[i] {
+			t.Errorf("row %d:\n got %s\nwant %s", i, got[i], rows[i])
+		}
+	}
+	src := openSource(t, map[string]string{KeySourcePath: path, KeySourceTopic: "copy"}, nil)
+	defer src.Close(context.Background())
+	recs, err := src.Poll(context.Background())
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("source: %d records, %v", len(recs), err)
+	}
+	if !recs[0].Schema.Equal(s) {
+		t.Errorf("schema read back:\n%v\nwant\n%v", recs[0].Schema, s)
 	}
 }
