@@ -41,6 +41,11 @@ type Config struct {
 	Linger      time.Duration `json:"linger"`
 	BatchBytes  int           `json:"batch_bytes"`
 	MaxPending  int           `json:"max_pending"` // records buffered or unacknowledged per producer
+	// MaxInFlight caps produce requests in flight per broker connection
+	// (max.in.flight.requests.per.connection) for non-idempotent producers
+	// (acks 0 and 1); 0 keeps the client's default (1 for franz-go).
+	// Idempotent producers (acks=all) always allow 5.
+	MaxInFlight int `json:"max_in_flight,omitempty"`
 	// Rate is the total records/s for fixed-rate runs; 0 means as fast as
 	// possible, except for e2e where 0 means RateFraction of a measured peak.
 	Rate         int     `json:"rate,omitempty"`
@@ -111,8 +116,8 @@ func (c Config) Validate() error {
 	if c.Workload == E2E && c.Rate == 0 && (c.RateFraction <= 0 || c.RateFraction > 1) {
 		errs = append(errs, fmt.Sprintf("--rate-fraction %g: must be in (0, 1]", c.RateFraction))
 	}
-	if c.BatchBytes < 0 || c.MaxPending < 0 || c.Linger < 0 || c.Warmup < 0 {
-		errs = append(errs, "--batch-bytes, --max-pending, --linger and --warmup must not be negative")
+	if c.BatchBytes < 0 || c.MaxPending < 0 || c.MaxInFlight < 0 || c.Linger < 0 || c.Warmup < 0 {
+		errs = append(errs, "--batch-bytes, --max-pending, --max-inflight, --linger and --warmup must not be negative")
 	}
 	if c.Workload == E2E && strings.ToLower(c.Acks) == "0" {
 		errs = append(errs, "--acks 0 with e2e: lost records could not be told from late ones; use 1 or all")

@@ -110,6 +110,9 @@ func producerOpts(cfg Config) ([]kgo.Opt, error) {
 	if cfg.MaxPending > 0 {
 		opts = append(opts, kgo.MaxBufferedRecords(cfg.MaxPending))
 	}
+	if cfg.MaxInFlight > 0 {
+		opts = append(opts, kgo.MaxProduceRequestsInflightPerBroker(cfg.MaxInFlight))
+	}
 	return opts, nil
 }
 

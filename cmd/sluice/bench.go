@@ -71,6 +71,7 @@ the ratio.`,
 	pf.DurationVar(&cfg.Linger, "linger", cfg.Linger, "producer linger before sending a batch")
 	pf.IntVar(&cfg.BatchBytes, "batch-bytes", cfg.BatchBytes, "largest producer batch")
 	pf.IntVar(&cfg.MaxPending, "max-pending", cfg.MaxPending, "records a producer may have unacknowledged")
+	pf.IntVar(&cfg.MaxInFlight, "max-inflight", 0, "produce requests in flight per connection for acks 0/1 (0: client default, 1)")
 	pf.IntVar(&cfg.Rate, "rate", 0, "total records/s (0: as fast as possible; e2e: --rate-fraction of measured peak)")
 	pf.Float64Var(&cfg.RateFraction, "rate-fraction", cfg.RateFraction, "e2e without --rate: fraction of peak throughput to run at")
 	pf.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "e2e: leave records sent in this first period out of the latency histogram")
