@@ -73,8 +73,13 @@ func (t *sourceTask) runLeased(ctx context.Context) error {
 		}
 		return false
 	}
+	// Static membership, as for sink tasks: a worker that crashes and comes
+	// back (same worker id) takes its leases back at once; a graceful stop
+	// leaves explicitly so another worker need not wait.
+	instance := fmt.Sprintf("%s-%s-source-%d", w.cfg.WorkerID, e.connector, e.id)
 	cl, err := kgo.NewClient(w.cfg.clientOpts(
 		kgo.ConsumerGroup(group),
+		kgo.InstanceID(instance),
 		kgo.ConsumeTopics(w.cfg.ConfigTopic),
 		kgo.DisableAutoCommit(),
 		kgo.SessionTimeout(leaseSessionTimeout),
@@ -108,7 +113,8 @@ func (t *sourceTask) runLeased(ctx context.Context) error {
 		<-ctx.Done()
 	}
 	stop()
-	cl.Close() // leaves the group: another worker takes the lease
+	cl.Close()
+	w.leaveGroup(ctx, group, instance, e.log)
 	if runErr != nil {
 		return runErr
 	}

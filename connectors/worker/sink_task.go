@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -95,15 +96,7 @@ func (t *sinkTask) run(ctx context.Context) error {
 	defer func() {
 		cl.AllowRebalance()
 		cl.Close() // onRevoked flushes and commits
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
-		defer cancel()
-		resp, err := w.store.adm.LeaveGroup(lctx, kadm.LeaveGroup(group).InstanceIDs(instance).Reason("connect task stopped"))
-		if err == nil {
-			err = resp.Error()
-		}
-		if err != nil && !errors.Is(err, kerr.UnknownMemberID) {
-			e.log.Warn("leave consumer group", "group", group, "instance", instance, "err", err)
-		}
+		w.leaveGroup(ctx, group, instance, e.log)
 	}()
 	t.setState(StateRunning, "")
 	t.lastFlush = time.Now()
@@ -205,6 +198,21 @@ func (t *sinkTask) logFetchError(topic string, p int32, err error) {
 	}
 	t.fetchLogged[key] = time.Now()
 	t.env.log.Warn("fetch error (retrying)", "topic", topic, "partition", p, "err", err)
+}
+
+// leaveGroup removes a static member from its group (a static member's
+// client does not leave on Close), so its partitions move without waiting
+// for the session timeout.
+func (w *Worker) leaveGroup(ctx context.Context, group, instance string, log *slog.Logger) {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
+	defer cancel()
+	resp, err := w.store.adm.LeaveGroup(lctx, kadm.LeaveGroup(group).InstanceIDs(instance).Reason("connect task stopped"))
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil && !errors.Is(err, kerr.UnknownMemberID) {
+		log.Warn("leave consumer group", "group", group, "instance", instance, "err", err)
+	}
 }
 
 func (t *sinkTask) setCbErr(err error) {
