@@ -130,8 +130,9 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	b.ln, b.advertise = ln, hp
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go func() { defer b.wg.Done(); b.store.Run(b.ctx) }()
+	go func() { defer b.wg.Done(); b.groups.Run(b.ctx) }()
 	go func() { defer b.wg.Done(); b.acceptLoop() }()
 	go func() {
 		select {

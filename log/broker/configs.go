@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -153,6 +154,7 @@ func (b *Broker) brokerConfigs() map[string]string {
 		"group.min.session.timeout.ms":              strconv.FormatInt(cfg.Groups.MinSessionTimeout.Milliseconds(), 10),
 		"group.max.session.timeout.ms":              strconv.FormatInt(cfg.Groups.MaxSessionTimeout.Milliseconds(), 10),
 		"group.initial.rebalance.delay.ms":          strconv.FormatInt(cfg.Groups.InitialRebalanceDelay.Milliseconds(), 10),
+		"offsets.retention.minutes":                 strconv.FormatInt(int64(cfg.Groups.OffsetsRetention/time.Minute), 10),
 		"max.incremental.fetch.session.cache.slots": strconv.Itoa(cfg.MaxFetchSessions),
 	}
 	if cfg.Rack != "" {

@@ -125,6 +125,14 @@ func applySetting(cfg *Config, k, v string, topicDefaults map[string]string) err
 		return ms(&cfg.Groups.InitialRebalanceDelay, 0)
 	case "group.max.size":
 		return intv(&cfg.Groups.MaxGroupSize, 1)
+	case "offsets.retention.minutes":
+		var m int32
+		if err := i32(&m, 1); err != nil {
+			return err
+		}
+		cfg.Groups.OffsetsRetention = time.Duration(m) * time.Minute
+	case "offsets.retention.check.interval.ms":
+		return ms(&cfg.Groups.RetentionCheckInterval, 1)
 	case "offsets.topic.replication.factor", "default.replication.factor", "transaction.state.log.replication.factor":
 		if v != "1" {
 			return fmt.Errorf("%q: a single-node broker only supports 1", v)

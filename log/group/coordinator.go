@@ -35,6 +35,13 @@ type Config struct {
 	InitialRebalanceDelay time.Duration
 	// MaxGroupSize caps members per group (group.max.size).
 	MaxGroupSize int
+	// OffsetsRetention drops the committed offsets of a group that has
+	// had no members for this long, counted from when it became empty or
+	// from its last commit, whichever is later (offsets.retention.minutes).
+	OffsetsRetention time.Duration
+	// RetentionCheckInterval is how often Run looks for expired offsets
+	// (offsets.retention.check.interval.ms).
+	RetentionCheckInterval time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -46,6 +53,9 @@ func DefaultConfig() Config {
 		MinSessionTimeout: 6 * time.Second,
 		MaxSessionTimeout: 30 * time.Minute,
 		MaxGroupSize:      1 << 20,
+		// Kafka's defaults: 7 days, checked every 10 minutes.
+		OffsetsRetention:       7 * 24 * time.Hour,
+		RetentionCheckInterval: 10 * time.Minute,
 	}
 }
 
@@ -76,6 +86,12 @@ func New(cfg Config, logs []PartitionLog, logger *slog.Logger) *Coordinator {
 	}
 	if cfg.MaxGroupSize <= 0 {
 		cfg.MaxGroupSize = d.MaxGroupSize
+	}
+	if cfg.OffsetsRetention <= 0 {
+		cfg.OffsetsRetention = d.OffsetsRetention
+	}
+	if cfg.RetentionCheckInterval <= 0 {
+		cfg.RetentionCheckInterval = d.RetentionCheckInterval
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -188,6 +188,9 @@ func (g *group) restore(v *kmsg.GroupMetadataValue) {
 	} else {
 		g.setState(stateEmpty)
 	}
+	if v.CurrentStateTimestamp > 0 {
+		g.stateSince = time.UnixMilli(v.CurrentStateTimestamp)
+	}
 }
 
 // resetMembership drops members (stopping their timers) and the protocol.

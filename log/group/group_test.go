@@ -313,3 +313,55 @@ func TestInitialRebalanceDelay(t *testing.T) {
 		t.Fatalf("joins: gen %d/%d members %d/%d; want one generation holding both", r1.Generation, r2.Generation, len(r1.Members), len(r2.Members))
 	}
 }
+
+// TestOffsetsRetention: offsets of a group empty for longer than the
+// retention are deleted, durably; active groups keep theirs.
+func TestOffsetsRetention(t *testing.T) {
+	logs := openLogs(t, t.TempDir())
+	now := time.Now()
+	cfg := DefaultConfig()
+	cfg.MinSessionTimeout = 10 * time.Millisecond
+	cfg.OffsetsRetention = time.Hour
+	cfg.Now = func() time.Time { return now }
+	c := New(cfg, logs, quiet)
+	if err := c.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	commit := func(group string) {
+		r := kmsg.NewPtrOffsetCommitRequest()
+		r.SetVersion(8)
+		r.Group, r.Generation = group, -1
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Offset = 5
+		rt.Partitions = append(rt.Partitions, rp)
+		r.Topics = append(r.Topics, rt)
+		if code := c.OffsetCommit(r, nil).Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("commit: %d", code)
+		}
+	}
+	commit("old")
+	a := join(t, c, "active", nil)
+	syncGroup(c, "active", a.MemberID, a.Generation, map[string]string{a.MemberID: "x"})
+	now = now.Add(30 * time.Minute)
+	if n := c.ExpireOffsets(); n != 0 {
+		t.Fatalf("expired %d groups before the retention passed", n)
+	}
+	now = now.Add(31 * time.Minute)
+	heartbeat(c, "active", a.MemberID, a.Generation)
+	if n := c.ExpireOffsets(); n != 1 {
+		t.Fatalf("expired %d groups, want 1 (old)", n)
+	}
+	c.Close()
+	c2 := New(cfg, logs, quiet)
+	if err := c2.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	lg := c2.ListGroups(kmsg.NewPtrListGroupsRequest())
+	if len(lg.Groups) != 1 || lg.Groups[0].Group != "active" {
+		t.Fatalf("groups after expiry and reload: %+v", lg.Groups)
+	}
+}
