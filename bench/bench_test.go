@@ -81,6 +81,17 @@ func TestPayloads(t *testing.T) {
 	if b2 := p.stamped(now.Add(time.Second)); &b2[0] == &b[0] {
 		t.Fatal("stamped payloads share memory; an in-flight value would change")
 	}
+	// A released buffer is reused; the shared one is never handed out.
+	p.release(b)
+	p.release(p.shared())
+	if b3 := p.stamped(now.Add(2 * time.Second)); &b3[0] != &b[0] {
+		t.Fatal("a released payload was not reused")
+	} else if got, _ := sentAt(b3); !got.Equal(now.Add(2 * time.Second)) {
+		t.Fatalf("reused payload stamped %v", got)
+	}
+	if b4 := p.stamped(now); &b4[0] == &p.shared()[0] {
+		t.Fatal("the shared payload was handed out for stamping")
+	}
 	for _, c := range p.shared() {
 		if c < 'A' || c > 'Z' {
 			t.Fatalf("shared payload byte %q is not a letter", c)

@@ -168,7 +168,7 @@ func (p *jsProducer) acked(m *nats.Msg, err error) {
 	delete(p.sent, m)
 	p.mu.Unlock()
 	if ok {
-		p.onAck(sent, err)
+		p.onAck(m.Data, sent, err)
 	}
 }
 
@@ -179,7 +179,7 @@ func (p *jsProducer) Send(ctx context.Context, payload []byte, sent time.Time) e
 		if err := p.nc.Publish(subj, payload); err != nil {
 			return err
 		}
-		p.onAck(sent, nil)
+		p.onAck(payload, sent, nil) // the client copied the payload
 		return nil
 	}
 	msg := &nats.Msg{Subject: subj, Data: payload}

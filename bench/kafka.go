@@ -147,7 +147,7 @@ func (p *kafkaProducer) Send(ctx context.Context, payload []byte, sent time.Time
 
 // promise is one method value for every record: no closure per record.
 func (p *kafkaProducer) promise(r *kgo.Record, err error) {
-	p.onAck(r.Timestamp, err)
+	p.onAck(r.Value, r.Timestamp, err)
 	p.free.push(r)
 }
 

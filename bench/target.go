@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
+	"sync"
 	"time"
 )
 
@@ -26,9 +27,10 @@ type Target interface {
 	Teardown(ctx context.Context) error
 }
 
-// AckFunc learns that the record sent at sent was acknowledged (err nil) or
-// failed. It may be called concurrently and must not block.
-type AckFunc func(sent time.Time, err error)
+// AckFunc learns that the record with payload, sent at sent, was
+// acknowledged (err nil) or failed; the payload is the caller's again. It
+// may be called concurrently and must not block.
+type AckFunc func(payload []byte, sent time.Time, err error)
 
 // Producer sends payloads asynchronously. One goroutine calls Send and
 // Flush; acknowledgements may arrive on others.
@@ -55,9 +57,10 @@ type Consumer interface {
 // kafka-producer-perf-test, compressible about as much as text, so
 // --compression results are not flattered by zeros. Throughput runs share
 // one read-only value; e2e runs stamp each value with its send time, which
-// the consumer reads back.
+// the consumer reads back, in buffers recycled once acknowledged.
 type payloads struct {
 	filler []byte
+	free   bufStack
 }
 
 func newPayloads(size int) *payloads {
@@ -72,12 +75,53 @@ func newPayloads(size int) *payloads {
 // shared returns the value every throughput record carries.
 func (p *payloads) shared() []byte { return p.filler }
 
-// stamped returns a new value carrying now in its first 8 bytes.
+// stamped returns a value carrying now in its first 8 bytes. Only one
+// goroutine may call it.
 func (p *payloads) stamped(now time.Time) []byte {
-	b := make([]byte, len(p.filler))
-	copy(b, p.filler)
+	b := p.free.pop()
+	if b == nil {
+		b = make([]byte, len(p.filler))
+		copy(b, p.filler)
+	}
 	binary.BigEndian.PutUint64(b, uint64(now.UnixNano()))
 	return b
+}
+
+// release takes back a stamped value once its record is acknowledged;
+// the shared value is ignored. Any goroutine may call it.
+func (p *payloads) release(b []byte) {
+	if len(b) == len(p.filler) && len(b) > 0 && &b[0] != &p.filler[0] {
+		p.free.push(b)
+	}
+}
+
+// bufStack hands buffers from goroutines that release them to the one that
+// takes them, meeting on the mutex once per batch rather than per buffer.
+type bufStack struct {
+	local [][]byte // the taking goroutine only
+
+	mu     sync.Mutex
+	shared [][]byte
+}
+
+func (s *bufStack) pop() []byte {
+	if len(s.local) == 0 {
+		s.mu.Lock()
+		s.local, s.shared = s.shared, s.local[:0]
+		s.mu.Unlock()
+		if len(s.local) == 0 {
+			return nil
+		}
+	}
+	b := s.local[len(s.local)-1]
+	s.local = s.local[:len(s.local)-1]
+	return b
+}
+
+func (s *bufStack) push(b []byte) {
+	s.mu.Lock()
+	s.shared = append(s.shared, b)
+	s.mu.Unlock()
 }
 
 // sentAt decodes a payload's send time; ok is false for foreign payloads.

@@ -100,18 +100,26 @@ func produceAll(ctx context.Context, t Target, cfg Config, rate int, stamp bool,
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	acks := &ackCounter{abort: cancel}
-	pl := newPayloads(cfg.RecordSize)
-	onAck := func(sent time.Time, err error) {
-		if err != nil {
-			acks.fail(err)
-			return
+	// One payload source per producer: stamped buffers are taken by one
+	// goroutine each.
+	pls := make([]*payloads, cfg.Producers)
+	for i := range pls {
+		pls[i] = newPayloads(cfg.RecordSize)
+	}
+	onAckFor := func(pl *payloads) AckFunc {
+		return func(b []byte, sent time.Time, err error) {
+			if err != nil {
+				acks.fail(err)
+			} else {
+				acks.acked.Add(1)
+				onAcked(sent)
+			}
+			pl.release(b)
 		}
-		acks.acked.Add(1)
-		onAcked(sent)
 	}
 	producers := make([]Producer, cfg.Producers)
 	for i := range producers {
-		p, err := t.NewProducer(ctx, cfg, onAck)
+		p, err := t.NewProducer(ctx, cfg, onAckFor(pls[i]))
 		if err != nil {
 			for _, q := range producers[:i] {
 				q.Close()
@@ -133,6 +141,7 @@ func produceAll(ctx context.Context, t Target, cfg Config, rate int, stamp bool,
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for i, p := range producers {
+		pl := pls[i]
 		share := perProducer(cfg.Count, cfg.Producers, i)
 		pc := &pacer{perSec: float64(perProducer(int64(rate), cfg.Producers, i)), start: start}
 		if rate > 0 && pc.perSec == 0 {
@@ -152,6 +161,7 @@ func produceAll(ctx context.Context, t Target, cfg Config, rate int, stamp bool,
 					b = pl.stamped(now)
 				}
 				if err := p.Send(gctx, b, now); err != nil {
+					pl.release(b)
 					if gctx.Err() != nil {
 						return nil
 					}
