@@ -56,7 +56,8 @@ func (b *progressBar) loop() {
 }
 
 func (b *progressBar) draw() {
-	fmt.Fprintf(b.w, "\r%s", renderProgress(b.read.n.Load(), b.size, b.acked.Load(), time.Since(b.start)))
+	// \r returns to the line start; ESC[K clears what a longer line left.
+	fmt.Fprintf(b.w, "\r%s\x1b[K", renderProgress(b.read.n.Load(), b.size, b.acked.Load(), time.Since(b.start)))
 }
 
 // stop draws the final state and ends the redraw goroutine.
