@@ -2,6 +2,7 @@ package parquet
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"time"
 
@@ -21,10 +22,12 @@ type partitioner struct {
 	loc       *time.Location
 }
 
-// recordTimes returns a function giving the record time of row i of a batch.
-// Rows whose time column is null fall back to the record timestamp.
-func (p *partitioner) recordTimes(b *connectors.ColumnBatch) (func(i int) time.Time, error) {
-	recTime := func(i int) time.Time { return b.Records[i].Timestamp }
+// recordTimes returns a function giving the record time of row i of a
+// batch, in Unix microseconds (cheap to compare on the hot path; the range
+// covers any date). Rows whose time column is null fall back to the record
+// timestamp.
+func (p *partitioner) recordTimes(b *connectors.ColumnBatch) (func(i int) int64, error) {
+	recTime := func(i int) int64 { return b.Records[i].Timestamp.UnixMicro() }
 	if p.timeField == "" {
 		return recTime, nil
 	}
@@ -33,22 +36,22 @@ func (p *partitioner) recordTimes(b *connectors.ColumnBatch) (func(i int) time.T
 		return recTime, nil // the field is absent from this batch's schema
 	}
 	col := b.Columns.Column(idx[0])
-	var get func(i int) time.Time
+	var get func(i int) int64
 	switch a := col.(type) {
 	case *array.Timestamp:
 		unit := a.DataType().(*arrow.TimestampType).Unit
-		get = func(i int) time.Time { return a.Value(i).ToTime(unit) }
+		get = func(i int) int64 { return a.Value(i).ToTime(unit).UnixMicro() }
 	case *array.Date32:
-		get = func(i int) time.Time { return a.Value(i).ToTime() }
+		get = func(i int) int64 { return a.Value(i).ToTime().UnixMicro() }
 	case *array.Date64:
-		get = func(i int) time.Time { return a.Value(i).ToTime() }
+		get = func(i int) int64 { return a.Value(i).ToTime().UnixMicro() }
 	case *array.Int64:
-		get = func(i int) time.Time { return time.UnixMilli(a.Value(i)) }
+		get = func(i int) int64 { return a.Value(i) * 1000 }
 	default:
 		return nil, fmt.Errorf("partition time field %q is %s; want a timestamp, a date or int64 epoch milliseconds",
 			p.timeField, col.DataType())
 	}
-	return func(i int) time.Time {
+	return func(i int) int64 {
 		if col.IsNull(i) {
 			return recTime(i)
 		}
@@ -65,43 +68,45 @@ func (p *partitioner) dir(topic string, t time.Time) string {
 	return filepath.Join(p.root, topic, t.Format("dt=2006-01-02"), t.Format("hour=15"))
 }
 
-// window returns the end of the record-time rotation window holding t.
-// Windows are aligned to the Unix epoch (in UTC), so every attempt cuts at
-// the same instants.
-func window(t time.Time, interval time.Duration) time.Time {
-	if interval <= 0 {
-		return time.Time{}
+// window returns the end (Unix microseconds) of the record-time rotation
+// window holding us, and false when rotation by record time is off. Windows are
+// aligned to the Unix epoch (in UTC), so every attempt cuts at the same
+// instants.
+func window(us int64, interval time.Duration) (int64, bool) {
+	iv := interval.Microseconds()
+	if iv <= 0 {
+		return 0, false
 	}
-	ns := t.UnixNano()
-	start := ns - ns%int64(interval)
-	if ns%int64(interval) < 0 {
-		start -= int64(interval)
+	start := us - us%iv
+	if us%iv < 0 {
+		start -= iv
 	}
-	return time.Unix(0, start+int64(interval))
+	return start + iv, true
 }
 
 // dirCache remembers the directory of the last hour seen, so that rows do
 // not each pay for a time-zone conversion and a path join.
 type dirCache struct {
 	topic      string
-	start, end time.Time
+	start, end int64 // Unix microseconds, [start, end)
 	dirName    string
 	valid      bool
 }
 
-func (c *dirCache) dir(p *partitioner, topic string, t time.Time) string {
-	if c.valid && topic == c.topic && !t.Before(c.start) && t.Before(c.end) {
+func (c *dirCache) dir(p *partitioner, topic string, us int64) string {
+	if c.valid && us >= c.start && us < c.end && topic == c.topic {
 		return c.dirName
 	}
+	t := time.UnixMicro(us)
 	c.topic, c.dirName, c.valid = topic, p.dir(topic, t), true
 	if !p.byTime {
-		c.start, c.end = time.Time{}, time.Unix(1<<62, 0)
+		c.start, c.end = math.MinInt64, math.MaxInt64
 		return c.dirName
 	}
 	lt := t.In(p.loc)
-	c.start = time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), 0, 0, 0, p.loc)
-	c.end = c.start.Add(time.Hour)
-	if !c.start.Before(c.end) || t.Before(c.start) || !t.Before(c.end) {
+	start := time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), 0, 0, 0, p.loc)
+	c.start, c.end = start.UnixMicro(), start.Add(time.Hour).UnixMicro()
+	if us < c.start || us >= c.end {
 		c.valid = false // a time-zone transition: do not cache
 	}
 	return c.dirName

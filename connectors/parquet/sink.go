@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/sluicehq/sluice/connectors"
 )
@@ -53,7 +52,8 @@ type partitionState struct {
 	segStart   int64
 	segRecords int64
 	segBytes   int64
-	windowEnd  time.Time
+	windowEnd  int64 // Unix microseconds
+	hasWindow  bool  // rotation by record time is on
 	files      map[string]*fileWriter
 	order      []*fileWriter // creation order: files are committed in it
 }
@@ -154,7 +154,7 @@ func (s *Sink) state(tp connectors.TopicPartition) *partitionState {
 	return st
 }
 
-func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) time.Time) error {
+func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) error {
 	st := s.state(b.TopicPartition)
 	schema := b.Columns.Schema()
 	var pending map[*fileWriter]*pendingRows
@@ -195,7 +195,7 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) time.Time) 
 		}
 		if !st.open {
 			st.open, st.segStart, st.segRecords, st.segBytes = true, rec.Offset, 0, 0
-			st.windowEnd = window(t, s.cfg.rotateInterval)
+			st.windowEnd, st.hasWindow = window(t, s.cfg.rotateInterval)
 		}
 		dir := dirs.dir(&s.cfg.partitioner, b.Topic, t)
 		var fw *fileWriter
@@ -255,10 +255,10 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) time.Time) 
 	return nil
 }
 
-func (s *Sink) shouldRoll(st *partitionState, t time.Time) bool {
+func (s *Sink) shouldRoll(st *partitionState, us int64) bool {
 	return st.segRecords >= s.cfg.flushSize ||
 		st.segBytes >= s.cfg.rotateBytes ||
-		(!st.windowEnd.IsZero() && !t.Before(st.windowEnd))
+		(st.hasWindow && us >= st.windowEnd)
 }
 
 // commitSegment renames every open file of the partition into place.
