@@ -13,8 +13,9 @@ offset was committed synchronously; it leaves the group and exits on SIGTERM.
 """
 import signal
 import sys
+import time
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -53,6 +54,30 @@ def produce(brokers, topic):
         sys.exit(f"produce: {undelivered} undelivered, errors: {errors[:3]}")
 
 
+REBALANCING = {
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID,
+}
+
+
+def commit(consumer):
+    """Commits the consumer's positions; False if a rebalance refused it."""
+    for attempt in range(5):
+        try:
+            consumer.commit(asynchronous=False)
+            return True
+        except KafkaException as e:
+            err = e.args[0]
+            if err.code() in REBALANCING:
+                print(f"commit refused during a rebalance: {err}", file=sys.stderr, flush=True)
+                return False
+            if not err.retriable() or attempt == 4:
+                raise
+            time.sleep(0.2)
+    return False
+
+
 def consume(brokers, topic, group):
     running = [True]
 
@@ -80,10 +105,13 @@ def consume(brokers, topic, group):
         if not good:
             continue
         # Rebalances happen inside consume(), so committing here, before the
-        # next consume(), means every printed record is committed.
-        consumer.commit(asynchronous=False)
-        for msg in good:
-            print(f"{msg.key().decode()}:{msg.value().decode()}", flush=True)
+        # next consume(), means every printed record is committed. A commit
+        # refused because the group is rebalancing leaves the records
+        # uncommitted: they are not printed, and whoever owns their
+        # partition next reads them again from the committed offset.
+        if commit(consumer):
+            for msg in good:
+                print(f"{msg.key().decode()}:{msg.value().decode()}", flush=True)
     consumer.close()  # leaves the group
 
 
