@@ -87,7 +87,7 @@ The subcommands are REST clients of a running worker (--url, env
 	f := cmd.Flags()
 	f.StringVar(&cf.rest, "rest-listen", defaultConnectREST, "host:port for the REST API")
 	f.StringVar(&cf.configFile, "config", "", "worker settings file (YAML or key=value properties)")
-	f.StringVar(&cf.workerID, "worker-id", "", "worker id in statuses (default: hostname)")
+	f.StringVar(&cf.workerID, "worker-id", "", "worker id in statuses, unique per worker (default: hostname:REST port)")
 	f.StringVar(&cf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	addConnectClientCmds(cmd)
 	return cmd
@@ -295,13 +295,21 @@ func runWorker(ctx context.Context, cfg worker.Config, rest string, connectorCfg
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	w, err := worker.New(cfg)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", rest)
 	if err != nil {
 		return fmt.Errorf("connect REST listener: %w", err)
+	}
+	if cfg.WorkerID == "" {
+		// Like Kafka Connect: host:port of the REST API, unique per worker
+		// (workers use it for static group membership).
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		cfg.WorkerID = net.JoinHostPort(host, port)
+	}
+	w, err := worker.New(cfg)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	logger := cfg.Logger
 	srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 10 * time.Second}
