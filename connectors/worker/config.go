@@ -21,7 +21,10 @@ type Config struct {
 	// makes (TLS, SASL, client ID), applied after the worker's own.
 	ClientOpts []kgo.Opt
 
-	// WorkerID names this worker in status reports; default hostname.
+	// WorkerID names this worker in status reports and in the static
+	// group memberships of its tasks, so it must be unique among workers
+	// sharing a cluster and stable across restarts; default hostname
+	// (`sluice connect` defaults to hostname:REST port).
 	WorkerID string
 
 	// Internal topics. Defaults _sluice-connect-configs, -offsets, -status.
