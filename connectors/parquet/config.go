@@ -23,6 +23,7 @@ const (
 	KeyRowGroupRows     = "row.group.rows"
 	KeyRowGroupBytes    = "row.group.bytes"
 	KeyOffsetPadWidth   = "filename.offset.zero.pad.width"
+	KeyMaxOpenFiles     = "max.open.files"
 	partitionByTime     = "time"
 	partitionByNone     = "none"
 	defaultRowGroupRows = 1_000_000
@@ -44,6 +45,8 @@ var SinkSpec = connectors.ConfigSpec{
 		Doc: "Input bytes (record keys and values as in the log) per topic-partition after which the open files are committed."},
 	{Name: KeyRotateInterval, Type: connectors.TypeDuration, Default: "1h", Group: "Rotation",
 		Doc: "Record-time window: files are committed when a record's time passes the end of the window (aligned to the epoch) in which the files' first record falls. 0 disables."},
+	{Name: KeyMaxOpenFiles, Type: connectors.TypeInt, Default: "64", Validate: connectors.AtLeast(1), Group: "Rotation",
+		Doc: "Most files open at once per topic-partition (late records open files in older directories); one more commits the open files first. Each open file buffers a row group in memory."},
 	{Name: KeyCompression, Type: connectors.TypeEnum, Default: "snappy", Enum: []string{"snappy", "zstd", "gzip", "lz4", "none"}, Group: "Format",
 		Doc: "Page compression codec."},
 	{Name: KeyRowGroupRows, Type: connectors.TypeInt, Default: fmt.Sprint(defaultRowGroupRows), Validate: connectors.AtLeast(1), Group: "Format",
@@ -81,6 +84,7 @@ type sinkConfig struct {
 	flushSize      int64
 	rotateBytes    int64
 	rotateInterval time.Duration
+	maxOpenFiles   int
 	file           fileOptions
 }
 
@@ -99,6 +103,7 @@ func parseSinkConfig(cfg connectors.Config) (*sinkConfig, error) {
 		flushSize:      cfg.Int(KeyFlushSize),
 		rotateBytes:    cfg.Int(KeyRotateBytes),
 		rotateInterval: cfg.Duration(KeyRotateInterval),
+		maxOpenFiles:   int(cfg.Int(KeyMaxOpenFiles)),
 		file: fileOptions{
 			writerOptions: []pq.WriterOption{
 				pq.Compression(codec(cfg.String(KeyCompression))),

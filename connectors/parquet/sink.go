@@ -222,6 +222,21 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) erro
 			}
 			fw = nil
 		}
+		if fw == nil && len(st.order) >= s.cfg.maxOpenFiles {
+			// Too many directories open at once: commit them all and
+			// start a new segment here (a function of the records, like
+			// every roll).
+			if err := flushAll(); err != nil {
+				s.abort(st)
+				return err
+			}
+			if err := s.commitSegment(b.TopicPartition, st); err != nil {
+				return err
+			}
+			last, lastRows = nil, nil
+			st.open, st.segStart, st.segRecords, st.segBytes = true, rec.Offset, 0, 0
+			st.windowEnd, st.hasWindow = window(t, s.cfg.rotateInterval)
+		}
 		if fw == nil {
 			var err error
 			fw, err = newFileWriter(&s.cfg.file, dir, b.Topic, b.Partition, rec.Offset, schema)

@@ -509,3 +509,32 @@ func TestSinkWorkerTypes(t *testing.T) {
 		t.Errorf("schema read back:\n%v\nwant\n%v", recs[0].Schema, s)
 	}
 }
+
+// TestSinkMaxOpenFiles: late records spread over many hours commit the open
+// files when max.open.files would be exceeded; the cut is at a record, so a
+// replay makes the same files.
+func TestSinkMaxOpenFiles(t *testing.T) {
+	dir := t.TempDir()
+	s := openSink(t, map[string]string{KeyPath: dir, KeyMaxOpenFiles: "2", KeyRotateInterval: "0"})
+	ctx := context.Background()
+	tp := connectors.TopicPartition{Topic: "t", Partition: 0}
+	hours := []int{5, 6, 5, 7, 5} // the third distinct hour (7) exceeds the limit
+	b := simpleBatch(t, tp, 0, len(hours), time.Unix(0, 0))
+	for i, h := range hours {
+		b.Records[i].Timestamp = time.Date(2024, 1, 1, h, 0, 0, 0, time.UTC)
+	}
+	if err := s.WriteColumns(ctx, []connectors.ColumnBatch{b}); err != nil {
+		t.Fatal(err)
+	}
+	off, _ := s.Flush(ctx, connectors.Offsets{tp: int64(len(hours))})
+	if off[tp] != 3 {
+		t.Fatalf("committed %d; want 3 (the segment cut before the third directory)", off[tp])
+	}
+	want := []string{
+		"t/dt=2024-01-01/hour=05/t+0+0000000000.parquet",
+		"t/dt=2024-01-01/hour=06/t+0+0000000001.parquet",
+	}
+	if got := keys(readDir(t, dir)); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("files %v; want %v", got, want)
+	}
+}
