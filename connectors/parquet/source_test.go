@@ -191,3 +191,44 @@ func TestSinkOutputReadBySource(t *testing.T) {
 		t.Fatalf("schema %v; want %v", recs[0].Schema, simpleSchema)
 	}
 }
+
+// TestSourceDecodesMapsAndNesting reads maps, nested lists and optional
+// structs written by parquet-go's struct writer.
+func TestSourceDecodesMapsAndNesting(t *testing.T) {
+	type inner struct {
+		A *int64 `parquet:"a,optional"`
+	}
+	type row struct {
+		Attrs  map[string]int32 `parquet:"attrs"`
+		Matrix [][]int64        `parquet:"matrix,list"`
+		In     *inner           `parquet:"in,optional"`
+	}
+	one := int64(1)
+	path := filepath.Join(t.TempDir(), "m.parquet")
+	if err := pq.WriteFile(path, []row{
+		{Attrs: map[string]int32{"x": 1}, Matrix: [][]int64{{1, 2}, {}, {3}}, In: &inner{A: &one}},
+		{Attrs: map[string]int32{}, Matrix: nil, In: &inner{}},
+		{In: nil},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	src := openSource(t, map[string]string{KeySourcePath: path, KeySourceTopic: "t"}, nil)
+	defer src.Close(context.Background())
+	recs, err := src.Poll(context.Background())
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("poll: %d, %v", len(recs), err)
+	}
+	want := []string{
+		`{"attrs":{"x":1},"matrix":[[1,2],[],[3]],"in":{"a":1}}`,
+		`{"attrs":{},"matrix":[],"in":{"a":null}}`,
+		`{"attrs":{},"matrix":[],"in":null}`,
+	}
+	for i, r := range recs {
+		if string(r.Value) != want[i] {
+			t.Errorf("row %d: %s; want %s", i, r.Value, want[i])
+		}
+		if !json.Valid(r.Value) {
+			t.Errorf("row %d is not JSON", i)
+		}
+	}
+}
