@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"io"
+	"os"
 	"log/slog"
 	"sync"
 	"testing"
@@ -15,8 +16,21 @@ import (
 var (
 	fuzzOnce   sync.Once
 	fuzzBroker *Broker
+	fuzzDir    string
 	fuzzErr    error
 )
+
+// TestMain closes and removes the shared fuzz broker after all tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fuzzBroker != nil {
+		fuzzBroker.Close()
+	}
+	if fuzzDir != "" {
+		os.RemoveAll(fuzzDir)
+	}
+	os.Exit(code)
+}
 
 // fuzzConn returns a connection of a broker shared by all fuzz inputs; its
 // context is cancelled so that blocking handlers (long-poll Fetch,
@@ -28,6 +42,7 @@ func fuzzConn(t *testing.T) *conn {
 			fuzzErr = err
 			return
 		}
+		fuzzDir = dir
 		cfg := DefaultConfig()
 		cfg.DataDir = dir
 		cfg.MaxPartitionsPerTopic = 4
