@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -87,6 +88,12 @@ func (b *Broker) produceTo(t *topic, rp *kmsg.ProduceRequestTopicPartition, sp *
 	if len(rp.Records) > magicOffset && rp.Records[magicOffset] != 2 {
 		return kerr.CorruptMessage.Code, fmt.Errorf("message format v%d is not supported: produce RecordBatch v2 (Kafka 0.11+ clients)", rp.Records[magicOffset])
 	}
+	if hasTransactionalBatch(rp.Records) {
+		// Without a transaction coordinator nothing would ever commit
+		// or abort it, and read_committed consumers would stall behind
+		// it forever.
+		return kerr.InvalidRecord.Code, fmt.Errorf("transactional batches are not supported by this broker")
+	}
 	p.appendMu.Lock()
 	info, err := p.log.Append(rp.Records, storage.AppendOptions{LeaderEpoch: leaderEpoch, Origin: storage.OriginClient})
 	if err == nil {
@@ -107,4 +114,25 @@ func (b *Broker) produceTo(t *topic, rp *kmsg.ProduceRequestTopicPartition, sp *
 	sp.BaseOffset = info.BaseOffset
 	sp.LogAppendTime = info.LogAppendTime
 	return 0, nil
+}
+
+// hasTransactionalBatch walks the batch headers (not the records) and
+// reports whether any batch has the transactional attribute.
+func hasTransactionalBatch(records []byte) bool {
+	const (
+		lengthOffset     = 8
+		attributesOffset = 21
+		transactional    = 0x10
+	)
+	for len(records) > attributesOffset+1 {
+		if records[attributesOffset+1]&transactional != 0 {
+			return true
+		}
+		n := int(int32(binary.BigEndian.Uint32(records[lengthOffset:]))) + 12
+		if n <= 12 || n > len(records) {
+			return false // storage reports the malformed frame
+		}
+		records = records[n:]
+	}
+	return false
 }
