@@ -3,8 +3,8 @@ package broker
 import (
 	"context"
 	"io"
-	"os"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 
