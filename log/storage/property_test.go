@@ -259,14 +259,22 @@ func propSeedBase() uint64 {
 	return uint64(time.Now().UnixNano())
 }
 
+// propSeeds is how many random runs each property test does: 4 under
+// -short, 12 by default (the runs are fsync-bound), $SLUICE_PROP_SEEDS for
+// soak testing.
 func propSeeds(t *testing.T) int {
 	if os.Getenv("SLUICE_PROP_SEED") != "" {
 		return 1
 	}
+	if s := os.Getenv("SLUICE_PROP_SEEDS"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			return n
+		}
+	}
 	if testing.Short() {
 		return 4
 	}
-	return 25
+	return 12
 }
 
 func TestPropertyDeletePolicy(t *testing.T) {
