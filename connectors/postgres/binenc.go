@@ -196,11 +196,9 @@ func parseTime(v *jvalue, withZone bool) (micros int64, err error) {
 		return int64(math.Round(ms*1000)) - pgEpochMicros, nil
 	case kString:
 		s := unquote(v)
-		if withZone {
-			// The common case first: RFC 3339, as connectors/schema writes.
-			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-				return t.UnixMicro() - pgEpochMicros, nil
-			}
+		// The common case first: RFC 3339, as connectors/schema writes.
+		if us, ok := fastTimestamp(s, !withZone); ok {
+			return us - pgEpochMicros, nil
 		}
 		s = strings.TrimSpace(s)
 		switch {
@@ -219,7 +217,7 @@ func parseTime(v *jvalue, withZone bool) (micros int64, err error) {
 				h, mi, sec := t.Clock()
 				t = time.Date(y, mo, d, h, mi, sec, t.Nanosecond(), time.UTC)
 			}
-			return t.UnixMicro() - pgEpochMicros, nil
+			return t.Round(time.Microsecond).UnixMicro() - pgEpochMicros, nil
 		}
 		return 0, fmt.Errorf("expected an RFC 3339 timestamp like 2006-01-02T15:04:05Z or epoch milliseconds, got %s", snippet(v))
 	}

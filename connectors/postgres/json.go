@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"fmt"
+	"unsafe"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -161,21 +162,71 @@ func kindOf(c byte) jkind {
 
 // parseJSON parses one JSON document. An object's top-level fields are
 // recorded; nested values are validated and kept as text.
-func parseJSON(b []byte) (*jvalue, error) {
-	p := parser{s: string(b)}
+func parseJSON(b []byte) (*jvalue, error) { return parseJSONIn(b, nil) }
+
+// arena hands out jvalues and field slices in slabs, so parsing a batch does
+// not allocate per record. One arena serves one goroutine.
+type arena struct {
+	vals    []jvalue
+	fields  []jfield
+	scratch []jfield
+}
+
+func (a *arena) value() *jvalue {
+	if len(a.vals) == 0 {
+		a.vals = make([]jvalue, 256)
+	}
+	v := &a.vals[0]
+	a.vals = a.vals[1:]
+	return v
+}
+
+func (a *arena) keep(fs []jfield) []jfield {
+	if len(fs) > len(a.fields) {
+		if len(fs) > 1024 {
+			return append([]jfield(nil), fs...)
+		}
+		a.fields = make([]jfield, 4096)
+	}
+	out := a.fields[:len(fs):len(fs)]
+	copy(out, fs)
+	a.fields = a.fields[len(fs):]
+	return out
+}
+
+// parseJSONIn parses with an arena (nil: plain allocations). The values
+// alias b, which must not change while they are in use (a record's value
+// does not, for the duration of a Write).
+func parseJSONIn(b []byte, a *arena) (*jvalue, error) {
+	p := parser{s: unsafe.String(unsafe.SliceData(b), len(b))}
 	i := skipSpace(p.s, 0)
 	if i >= len(p.s) {
 		return nil, fmt.Errorf("invalid JSON: empty")
 	}
-	v := &jvalue{}
+	var v *jvalue
+	if a != nil {
+		v = a.value()
+	} else {
+		v = &jvalue{}
+	}
 	var end int
 	var err error
 	if p.s[i] == '{' {
-		// Colons bound the number of fields (exactly, for flat records):
-		// one allocation for them.
-		fields := make([]jfield, 0, min(strings.Count(p.s, ":"), 4096))
+		var fields []jfield
+		if a != nil {
+			fields = a.scratch[:0]
+		} else {
+			// Colons bound the number of fields (exactly, for flat
+			// records): one allocation for them.
+			fields = make([]jfield, 0, min(strings.Count(p.s, ":"), 4096))
+		}
 		end, err = p.object(i, 1, v, &fields)
-		v.fields = fields
+		if a != nil {
+			a.scratch = fields[:0]
+			v.fields = a.keep(fields)
+		} else {
+			v.fields = fields
+		}
 	} else {
 		end, err = p.value(i, 0)
 		if err == nil {
@@ -192,8 +243,11 @@ func parseJSON(b []byte) (*jvalue, error) {
 }
 
 // parseObject parses a record value that must be a JSON object.
-func parseObject(b []byte) (*jvalue, error) {
-	v, err := parseJSON(b)
+func parseObject(b []byte) (*jvalue, error) { return parseObjectIn(b, nil) }
+
+// parseObjectIn is parseObject with an arena.
+func parseObjectIn(b []byte, a *arena) (*jvalue, error) {
+	v, err := parseJSONIn(b, a)
 	if err != nil {
 		return nil, err
 	}

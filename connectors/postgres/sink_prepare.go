@@ -127,9 +127,10 @@ func parseValues(batch []connectors.Record) ([]*jvalue, []error) {
 	vals := make([]*jvalue, len(batch))
 	errs := make([]error, len(batch))
 	parse := func(lo, hi int) {
+		var a arena
 		for i := lo; i < hi; i++ {
 			if batch[i].Value != nil {
-				vals[i], errs[i] = parseObject(batch[i].Value)
+				vals[i], errs[i] = parseObjectIn(batch[i].Value, &a)
 			}
 		}
 	}

@@ -269,3 +269,43 @@ func TestSinkDatabaseDownAtOpenIsRetriable(t *testing.T) {
 	}
 	s.Close(ctx)
 }
+
+// TestSinkStreamingInsert covers large plain-insert batches, which are
+// parsed while COPY streams: bad records, tombstones and a field that only
+// appears late in the batch (the table evolves inside the transaction), and
+// a value the database rejects (the batch is redone the ordinary way).
+func TestSinkStreamingInsert(t *testing.T) {
+	pg := startPG(t)
+	s := openSink(t, pg, nil)
+	const n = 3000
+	build := func(topic string, bad map[int]string) []connectors.Record {
+		batch := make([]connectors.Record, n)
+		for i := range batch {
+			v := fmt.Sprintf(`{"n":%d,"s":"v%d"}`, i, i)
+			if i == 2500 {
+				v = fmt.Sprintf(`{"n":%d,"s":"v%d","late":true}`, i, i)
+			}
+			if b, ok := bad[i]; ok {
+				v = b
+			}
+			batch[i] = connectors.Record{Topic: topic, Offset: int64(i), Value: []byte(v)}
+			if v == "" {
+				batch[i].Value = nil
+			}
+		}
+		return batch
+	}
+	err := write(t, s, build("big", map[int]string{10: `{"n":`, 1500: `[1]`, 2000: ``}))
+	if got := refusedIndexes(t, err); fmt.Sprint(got) != "[10 1500]" {
+		t.Fatalf("refused %v: %v", got, err)
+	}
+	wantRows(t, query(t, pg, `SELECT count(*), count(DISTINCT n), sum(n)::bigint, count(late) FROM big`),
+		fmt.Sprintf("%d|%d|%d|1", n-3, n-3, n*(n-1)/2-10-1500-2000))
+
+	// A value the column refuses, far into the batch.
+	err = write(t, s, build("big", map[int]string{2900: `{"n":"x"}`}))
+	if got := refusedIndexes(t, err); fmt.Sprint(got) != "[2900]" {
+		t.Fatalf("refused %v: %v", got, err)
+	}
+	wantRows(t, query(t, pg, `SELECT count(*) FROM big`), fmt.Sprint(2*n-4))
+}

@@ -37,6 +37,22 @@ func (s *Sink) Write(ctx context.Context, batch []connectors.Record) error {
 		return err
 	}
 	refused := refusals{}
+	if s.streamable(batch) {
+		err := s.writeStreaming(ctx, batch, refused)
+		switch {
+		case err == nil:
+			if len(refused) > 0 {
+				sinkRefused.WithLabelValues(s.task.Connector).Add(float64(len(refused)))
+			}
+			return refused.err()
+		case errors.Is(err, errFallback):
+			// Redo it the ordinary way, keeping the refusals made.
+		case errors.Is(err, errStale) || isStaleError(err):
+			s.tables = map[string]*table{}
+		default:
+			return s.classify(fmt.Errorf("postgres sink: %w", err))
+		}
+	}
 	groups := s.prepare(batch, refused)
 	for attempt := 0; ; attempt++ {
 		err := s.writeBatch(ctx, batch, groups, refused)
@@ -331,15 +347,11 @@ func (s *Sink) writeRows(ctx context.Context, tx execer, g *group, rows []*row, 
 		cols[i] = quoteIdent(g.t.cols[c.col].name)
 	}
 	colList := strings.Join(cols, ", ")
-	format := ""
-	if g.binary() {
-		format = " WITH (FORMAT binary)"
-	}
 	if g.stage == "" {
-		return s.copyRows(ctx, tx, g, rows, "COPY "+g.t.ident+" ("+colList+") FROM STDIN"+format, g.t.ident, refused)
+		return s.copyRows(ctx, tx, g, rows, copySQL(g, g.t.ident), g.t.ident, refused)
 	}
 	stage := quoteIdent(g.stage)
-	if c, err := s.copyRows(ctx, tx, g, rows, "COPY "+stage+" ("+colList+") FROM STDIN"+format, g.t.ident, refused); err != nil {
+	if c, err := s.copyRows(ctx, tx, g, rows, copySQL(g, stage), g.t.ident, refused); err != nil {
 		return c, err
 	}
 	keys := make([]string, len(g.keyCols))
@@ -363,6 +375,19 @@ func (s *Sink) writeRows(ctx context.Context, tx execer, g *group, rows []*row, 
 	return nil, nil
 }
 
+// copySQL is the COPY statement for the group's columns into target.
+func copySQL(g *group, target string) string {
+	cols := make([]string, len(g.cols))
+	for i, c := range g.cols {
+		cols[i] = quoteIdent(g.t.cols[c.col].name)
+	}
+	format := ""
+	if g.binary() {
+		format = " WITH (FORMAT binary)"
+	}
+	return "COPY " + target + " (" + strings.Join(cols, ", ") + ") FROM STDIN" + format
+}
+
 func (s *Sink) modeVerb() string {
 	if s.cfg.upsert {
 		return "upsert"
@@ -374,7 +399,11 @@ func (s *Sink) modeVerb() string {
 // translate refuses its record and leaves it out; an error the server reports
 // on a line is returned with the record it came from.
 func (s *Sink) copyRows(ctx context.Context, tx execer, g *group, rows []*row, sql, target string, refused refusals) (*culprit, error) {
-	r := &copyReader{s: s, g: g, rows: rows, refused: refused, binary: g.binary()}
+	return s.copyFrom(ctx, tx, &copyReader{s: s, g: g, rows: rows, refused: refused, binary: g.binary()}, sql, target)
+}
+
+// copyFrom runs one COPY from r.
+func (s *Sink) copyFrom(ctx context.Context, tx execer, r *copyReader, sql, target string) (*culprit, error) {
 	_, err := tx.PgConn().CopyFrom(ctx, r, sql)
 	if err != nil {
 		if line := copyErrorLine(err); line > 0 && line <= len(r.lines) {
@@ -400,6 +429,20 @@ type copyReader struct {
 	binary  bool
 	started bool
 	ended   bool
+	// more, when set, yields further rows after rows (nil: no more); it
+	// may block while they are being parsed.
+	more func() *row
+}
+
+func (r *copyReader) nextRow() *row {
+	if r.pos < len(r.rows) {
+		r.pos++
+		return r.rows[r.pos-1]
+	}
+	if r.more != nil {
+		return r.more()
+	}
+	return nil
 }
 
 // binaryHeader starts a binary COPY stream: signature, flags, no extension.
@@ -415,19 +458,20 @@ func (r *copyReader) Read(p []byte) (int, error) {
 			r.buf = append(r.buf, binaryHeader...)
 		}
 		r.started = true
-		for r.pos < len(r.rows) && len(r.buf) < copyChunk {
+		for len(r.buf) < copyChunk {
+			rw := r.nextRow()
+			if rw == nil {
+				if r.binary {
+					r.buf = append(r.buf, 0xff, 0xff) // trailer: field count -1
+				}
+				r.ended = true
+				break
+			}
 			if r.binary {
-				r.encodeBinary(r.rows[r.pos])
+				r.encodeBinary(rw)
 			} else {
-				r.encode(r.rows[r.pos])
+				r.encode(rw)
 			}
-			r.pos++
-		}
-		if r.pos >= len(r.rows) {
-			if r.binary {
-				r.buf = append(r.buf, 0xff, 0xff) // trailer: field count -1
-			}
-			r.ended = true
 		}
 	}
 	n := copy(p, r.buf[r.off:])
