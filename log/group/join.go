@@ -101,7 +101,21 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 			// KIP-394: hand out the id and make the client come back
 			// with it, so that a client that times out the join does
 			// not leave a ghost member behind.
-			g.pending[id] = c.cfg.Now().Add(session)
+			now := c.cfg.Now()
+			if len(g.pending) >= 64 {
+				// Forget ids handed out to clients that never came
+				// back, so a join storm cannot grow the map forever.
+				for pid, exp := range g.pending {
+					if now.After(exp) {
+						delete(g.pending, pid)
+					}
+				}
+			}
+			if len(g.members)+len(g.pending) >= c.cfg.MaxGroupSize {
+				g.mu.Unlock()
+				return joinError(kerr.GroupMaxSizeReached.Code, "")
+			}
+			g.pending[id] = now.Add(session)
 			g.mu.Unlock()
 			return joinError(kerr.MemberIDRequired.Code, id)
 		}
