@@ -2,10 +2,10 @@ package postgres
 
 import (
 	"fmt"
-	"unsafe"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // The sink reads record values with its own small JSON scanner: one pass
