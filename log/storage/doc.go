@@ -48,7 +48,11 @@
 // everything from that segment on is re-validated batch by batch: frame,
 // CRC, offsets increasing and inside the segment. At the first invalid or
 // torn batch the segment is truncated and every later segment deleted,
-// and a warning says what was cut. Reads check every batch's CRC again
+// and a warning says what was cut. After a clean Close, which records the
+// active segment's size in the checkpoint, the active segment is trusted
+// from its index files instead, so a clean restart reads no segment data;
+// opening clears that mark before anything is written. Reads check every
+// batch's CRC again
 // before serving it (Options.SkipReadVerify turns that off), so a batch
 // damaged on disk after recovery is reported, never served.
 //
