@@ -201,7 +201,7 @@ func TestEndToEndThroughWorker(t *testing.T) {
 	})
 
 	proc.kill()
-	proc = startConnect(t, broker.Addr, rest)
+	startConnect(t, broker.Addr, rest) // stopped by its cleanup
 	waitUntil(t, time.Minute, "200 after restart", func() bool {
 		code, _ := ingest(t, listen, payments(400, 450))
 		return code == http.StatusOK

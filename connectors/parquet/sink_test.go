@@ -101,7 +101,7 @@ func readFile(t testing.TB, path string) []string {
 	if err != nil {
 		t.Fatalf("decoder %s: %v", path, err)
 	}
-	r := pq.NewReader(pf)
+	r := pq.NewGenericReader[any](pf)
 	defer r.Close()
 	var rows []string
 	buf := make([]pq.Row, 64)

@@ -87,7 +87,7 @@ type openFile struct {
 	path  string
 	part  string // source partition key: "file:" + absolute path
 	f     *os.File
-	rows  *pq.Reader
+	rows  *pq.GenericReader[any]
 	dec   *rowDecoder
 	next  int64 // index of the next row
 	total int64
@@ -260,7 +260,7 @@ func (s *Source) openReader(r io.ReaderAt, size, start int64) (of *openFile, err
 	if start >= total {
 		return nil, nil
 	}
-	rows := pq.NewReader(pf)
+	rows := pq.NewGenericReader[any](pf)
 	if start > 0 {
 		if err := rows.SeekToRow(start); err != nil {
 			rows.Close()
