@@ -79,24 +79,23 @@ type txState struct {
 }
 
 type cdcConfig struct {
-	conn         *pgx.ConnConfig
-	slot, pub    string
-	slotCreate   bool
-	pubCreate    bool
-	pubTables    []string
-	snapshot     bool
-	format       string
-	tombstones   bool
-	maxBatch     int
-	statusEvery  time.Duration
-	hbEvery      time.Duration
-	hbQuery      string
-	topics       topicNamer
-	partition    string
-	idleWait     time.Duration
-	batchLinger  time.Duration
-	database     string
-	reconnectTag string
+	conn        *pgx.ConnConfig
+	slot, pub   string
+	slotCreate  bool
+	pubCreate   bool
+	pubTables   []string
+	snapshot    bool
+	format      string
+	tombstones  bool
+	maxBatch    int
+	statusEvery time.Duration
+	hbEvery     time.Duration
+	hbQuery     string
+	topics      topicNamer
+	partition   string
+	idleWait    time.Duration
+	batchLinger time.Duration
+	database    string
 }
 
 var _ connectors.Source = (*CDCSource)(nil)

@@ -39,8 +39,6 @@ type Sink struct {
 	stages    map[string]string // stage signature → temp table name, per connection
 	stageSeq  int
 	offsetsOK bool // offsets table exists (exactly-once)
-
-	scratch []byte
 }
 
 var (
