@@ -5,7 +5,7 @@ Run by confluent_test.go with the system Python (/usr/bin/python3, Debian
 package python3-confluent-kafka):
 
   confluent_compat.py create BROKERS TOPIC PARTITIONS
-  confluent_compat.py produce BROKERS TOPIC      stdin: key:value lines
+  confluent_compat.py produce BROKERS TOPIC [COMPRESSION]   stdin: key:value lines
   confluent_compat.py consume BROKERS TOPIC GROUP
 
 `consume` joins GROUP and prints each record as key:value only after its
@@ -29,7 +29,7 @@ def create(brokers, topic, partitions):
         future.result(timeout=30)  # raises KafkaException on failure
 
 
-def produce(brokers, topic):
+def produce(brokers, topic, compression="none"):
     errors = []
 
     def on_delivery(err, _msg):
@@ -41,6 +41,7 @@ def produce(brokers, topic):
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
+        "compression.type": compression,
     })
     for line in sys.stdin:
         line = line.rstrip("\n")
@@ -116,10 +117,13 @@ def consume(brokers, topic, group):
 
 
 def main(argv):
-    commands = {"create": (create, 3), "produce": (produce, 2), "consume": (consume, 3)}
-    if len(argv) < 2 or argv[1] not in commands or len(argv) - 2 != commands[argv[1]][1]:
+    commands = {"create": (3, 3), "produce": (2, 3), "consume": (3, 3)}
+    if len(argv) < 2 or argv[1] not in commands:
         sys.exit(__doc__)
-    fn, _ = commands[argv[1]]
+    least, most = commands[argv[1]]
+    if not least <= len(argv) - 2 <= most:
+        sys.exit(__doc__)
+    fn = {"create": create, "produce": produce, "consume": consume}[argv[1]]
     fn(*argv[2:])
 
 
