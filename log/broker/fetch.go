@@ -154,6 +154,9 @@ func (b *Broker) fillFetchResponse(resp *kmsg.FetchResponse, reads []partitionRe
 		plan.session.mu.Lock()
 		defer plan.session.mu.Unlock()
 	}
+	if plan.session != nil {
+		rotateServed(plan.session, reads)
+	}
 	var cur *kmsg.FetchResponseTopic
 	for i := range reads {
 		pr := &reads[i]
@@ -164,9 +167,20 @@ func (b *Broker) fillFetchResponse(resp *kmsg.FetchResponse, reads []partitionRe
 		}
 		sp.sent, sp.hw, sp.lso, sp.logStart = true, pr.hw, pr.lso, pr.start
 		if cur == nil || cur.Topic != sp.topic || cur.TopicID != sp.topicID {
-			resp.Topics = append(resp.Topics, kmsg.NewFetchResponseTopic())
-			cur = &resp.Topics[len(resp.Topics)-1]
-			cur.Topic, cur.TopicID = sp.topic, sp.topicID
+			// One entry per topic even when a session's rotation has
+			// interleaved topics.
+			cur = nil
+			for j := range resp.Topics {
+				if resp.Topics[j].Topic == sp.topic && resp.Topics[j].TopicID == sp.topicID {
+					cur = &resp.Topics[j]
+					break
+				}
+			}
+			if cur == nil {
+				resp.Topics = append(resp.Topics, kmsg.NewFetchResponseTopic())
+				cur = &resp.Topics[len(resp.Topics)-1]
+				cur.Topic, cur.TopicID = sp.topic, sp.topicID
+			}
 		}
 		fp := kmsg.NewFetchResponseTopicPartition()
 		fp.Partition = sp.partition
@@ -180,4 +194,30 @@ func (b *Broker) fillFetchResponse(resp *kmsg.FetchResponse, reads []partitionRe
 		b.metrics.fetchedBytes.Add(float64(len(pr.data)))
 		cur.Partitions = append(cur.Partitions, fp)
 	}
+}
+
+// rotateServed moves the session's partitions that returned data behind the
+// rest, as Kafka does, so that under a tight response size limit the next
+// fetch starts with partitions that got nothing this time. The caller holds
+// the session lock.
+func rotateServed(s *fetchSession, reads []partitionRead) {
+	served := make(map[*sessionPartition]bool)
+	for i := range reads {
+		if len(reads[i].data) > 0 {
+			served[reads[i].sp] = true
+		}
+	}
+	if len(served) == 0 || len(served) == len(s.parts) {
+		return
+	}
+	rest := make([]*sessionPartition, 0, len(s.parts))
+	var tail []*sessionPartition
+	for _, sp := range s.parts {
+		if served[sp] {
+			tail = append(tail, sp)
+		} else {
+			rest = append(rest, sp)
+		}
+	}
+	s.parts = append(rest, tail...)
 }
