@@ -1,8 +1,11 @@
 package mqtt
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -26,6 +29,9 @@ const (
 	KeyMaxPending     = "max.pending"
 	KeyBatchSize      = "batch.size"
 	KeyPollWait       = "poll.wait"
+	KeyTLSCAFile      = "mqtt.tls.ca.file"
+	KeyTLSCertFile    = "mqtt.tls.cert.file"
+	KeyTLSKeyFile     = "mqtt.tls.key.file"
 )
 
 // Spec declares the MQTT source's configuration.
@@ -48,6 +54,12 @@ var Spec = connectors.ConfigSpec{
 		Doc: "Timeout of a connection attempt and of a subscribe."},
 	{Name: KeyMaxReconnect, Type: connectors.TypeDuration, Default: "30s", Validate: connectors.Positive, Group: "Connection",
 		Doc: "Longest wait between reconnection attempts."},
+	{Name: KeyTLSCAFile, Type: connectors.TypeString, Group: "Security",
+		Doc: "PEM file of the CA(s) that sign the broker's certificate, for ssl:// brokers; empty: the system roots."},
+	{Name: KeyTLSCertFile, Type: connectors.TypeString, Group: "Security",
+		Doc: "PEM client certificate for mutual TLS (AWS IoT Core, Azure IoT Hub); needs mqtt.tls.key.file."},
+	{Name: KeyTLSKeyFile, Type: connectors.TypeString, Group: "Security",
+		Doc: "PEM private key of mqtt.tls.cert.file."},
 	{Name: KeyKafkaTopic, Type: connectors.TypeString, Required: true, Validate: validTemplate, Group: "Mapping",
 		Doc: "Kafka topic, a template: {mqtt.topic} is the MQTT topic, {mqtt.topic.N} its N-th level from 0. '/' becomes '.', other illegal characters '_'."},
 	{Name: KeyRecordKey, Type: connectors.TypeString, Default: "{mqtt.topic}", Validate: validTemplate, Group: "Mapping",
@@ -82,6 +94,7 @@ type config struct {
 	maxPending     int
 	batchSize      int
 	pollWait       time.Duration
+	tls            *tls.Config // nil: paho's default for ssl:// brokers
 }
 
 func parseConfig(c connectors.Config, task connectors.TaskInfo) (*config, error) {
@@ -100,10 +113,14 @@ func parseConfig(c connectors.Config, task connectors.TaskInfo) (*config, error)
 		batchSize:      int(c.Int(KeyBatchSize)),
 		pollWait:       c.Duration(KeyPollWait),
 	}
+	tc, err := tlsConfig(c.String(KeyTLSCAFile), c.String(KeyTLSCertFile), c.String(KeyTLSKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	cfg.tls = tc
 	if cfg.clientID == "" {
 		cfg.clientID = fmt.Sprintf("sluice-%s-%d", task.Connector, task.Task)
 	}
-	var err error
 	if cfg.topic, err = parseTemplate(c.String(KeyKafkaTopic)); err != nil {
 		return nil, fmt.Errorf("%s: %w", KeyKafkaTopic, err)
 	}
@@ -116,3 +133,33 @@ func parseConfig(c connectors.Config, task connectors.TaskInfo) (*config, error)
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// tlsConfig loads the CA and client certificate files; nil when none is set.
+func tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	if caFile == "" && certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", KeyTLSCAFile, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificate in %s", KeyTLSCAFile, caFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, fmt.Errorf("%s and %s go together", KeyTLSCertFile, KeyTLSKeyFile)
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", KeyTLSCertFile, KeyTLSKeyFile, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}

@@ -129,6 +129,9 @@ func (s *Source) Open(ctx context.Context, task connectors.TaskInfo, raw connect
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			s.log.Warn("mqtt connection lost; reconnecting (unacknowledged messages will be redelivered)", "error", err)
 		})
+	if cfg.tls != nil {
+		opts.SetTLSConfig(cfg.tls)
+	}
 	for _, b := range cfg.brokers {
 		opts.AddBroker(b)
 	}

@@ -61,7 +61,10 @@ type mosquitto struct {
 	out  *strings.Builder
 }
 
-func startMosquitto(t *testing.T) *mosquitto {
+func startMosquitto(t *testing.T) *mosquitto { return startMosquittoWith(t, "") }
+
+// startMosquittoWith adds listener settings (TLS) to the config.
+func startMosquittoWith(t *testing.T, listenerConf string) *mosquitto {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: starts mosquitto")
@@ -82,7 +85,7 @@ func startMosquitto(t *testing.T) *mosquitto {
 	conf := filepath.Join(dir, "mosquitto.conf")
 	// Default max_inflight_messages (20): the source must keep acking to
 	// keep receiving, as in production.
-	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nlog_dest stderr\n", port)
+	body := fmt.Sprintf("listener %d 127.0.0.1\n%sallow_anonymous true\npersistence false\nmax_queued_messages 100000\nlog_dest stderr\n", port, listenerConf)
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
