@@ -31,6 +31,10 @@ func TestTopicAdminSurvivesRestart(t *testing.T) {
 	if resp, _ := adm.CreateTopic(testCtx(t), 1, 1, map[string]*string{"retention.ms": ptr("soon")}, "badcfg"); !errors.Is(resp.Err, kerr.InvalidConfig) {
 		t.Fatalf("bad config: %v, want INVALID_CONFIG", resp.Err)
 	}
+	createTopic(t, adm, "a.b", 1, nil)
+	if resp, _ := adm.CreateTopic(testCtx(t), 1, 1, nil, "a_b"); !errors.Is(resp.Err, kerr.InvalidTopicException) {
+		t.Fatalf("a_b next to a.b: %v, want INVALID_TOPIC_EXCEPTION (collision)", resp.Err)
+	}
 	createTopic(t, adm, "doomed", 1, nil)
 	if _, err := adm.CreatePartitions(testCtx(t), 2, "events"); err != nil {
 		t.Fatal(err)

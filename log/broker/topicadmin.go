@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 
 	"github.com/sluicehq/sluice/log/storage"
 )
@@ -116,6 +117,16 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	defer b.adminMu.Unlock()
 	if b.topics.get(name) != nil {
 		return nil, fmt.Errorf("%w: %q", errTopicExists, name)
+	}
+	if strings.ContainsAny(name, "._") {
+		// Kafka refuses names that differ only in '.' versus '_': they
+		// collide in metric names.
+		norm := strings.ReplaceAll(name, ".", "_")
+		for _, t := range b.topics.list() {
+			if strings.ReplaceAll(t.name, ".", "_") == norm {
+				return nil, fmt.Errorf("%w %q: collides with existing topic %q ('.' and '_' are interchangeable in metric names)", errInvalidTopic, name, t.name)
+			}
+		}
 	}
 	if validateOnly {
 		return &topic{name: name, cfg: cfg, overrides: configs}, nil
