@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
+
 	"github.com/sluicehq/sluice/connectors"
 )
 
@@ -62,14 +64,9 @@ func (s *Source) serveIngest(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, response{Error: fmt.Sprintf("body of %d bytes exceeds the limit of %d", r.ContentLength, s.cfg.maxBodyBytes)})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.maxBodyBytes))
+	body, status, err := s.readBody(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, response{Error: fmt.Sprintf("body exceeds the limit of %d bytes", s.cfg.maxBodyBytes)})
-			return
-		}
-		writeJSON(w, http.StatusBadRequest, response{Error: "reading body: " + err.Error()})
+		writeJSON(w, status, response{Error: err.Error()})
 		return
 	}
 	items, berr := decodeBody(body, format, s.cfg.limits)
@@ -144,6 +141,35 @@ func (s *Source) answerUnconfirmed(w http.ResponseWriter, req *request) {
 		return
 	}
 	writeJSON(w, http.StatusGatewayTimeout, response{Error: "connector stopped before the records were confirmed; they may or may not be written"})
+}
+
+// readBody reads the body, gunzipping it when Content-Encoding says gzip.
+// http.max.body.bytes bounds both the bytes on the wire and the bytes
+// after decompression, so a small compressed bomb is refused too.
+func (s *Source) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+	limit := s.cfg.maxBodyBytes
+	var in io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("gzip body: %v", err)
+		}
+		defer zr.Close()
+		in = zr
+	default:
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("unsupported Content-Encoding %q; send gzip or none", enc)
+	}
+	body, err := io.ReadAll(io.LimitReader(in, limit+1))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe) || int64(len(body)) > limit:
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body exceeds the limit of %d bytes", limit)
+	case err != nil:
+		return nil, http.StatusBadRequest, fmt.Errorf("reading body: %v", err)
+	}
+	return body, 0, nil
 }
 
 // authorized compares the bearer token in constant time.

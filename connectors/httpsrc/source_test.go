@@ -1,6 +1,7 @@
 package httpsrc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/sluicehq/sluice/connectors"
 )
@@ -284,5 +287,49 @@ func TestStallWhileWaiting(t *testing.T) {
 	}
 	if recs := s.take(); len(recs) != 0 {
 		t.Fatalf("withdrawn request still queued")
+	}
+}
+
+// TestGzipBodies: gzip bodies are accepted; the size limit applies after
+// decompression (a compressed bomb gets 413); unknown encodings get 415.
+func TestGzipBodies(t *testing.T) {
+	s := openSource(t, map[string]string{KeyMaxBodyBytes: "1000"})
+	stop := runWorker(t, s)
+	gz := func(body string) string {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		zw.Write([]byte(body))
+		zw.Close()
+		return b.String()
+	}
+	send := func(enc, body string) result {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+s.Addr()+"/ingest", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Encoding", enc)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r response
+		_ = json.NewDecoder(resp.Body).Decode(&r)
+		return result{status: resp.StatusCode, body: r}
+	}
+	if r := send("gzip", gz("{\"a\":1}\n{\"a\":2}\n")); r.status != 200 || r.body.Records != 2 {
+		t.Fatalf("gzip body: %+v", r)
+	}
+	bomb := gz(strings.Repeat("{\"a\":1}\n", 1000)) // 8000 bytes unpacked, far fewer packed
+	if r := send("gzip", bomb); r.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("bomb: %+v", r)
+	}
+	if r := send("gzip", "not gzip"); r.status != http.StatusBadRequest {
+		t.Fatalf("bad gzip: %+v", r)
+	}
+	if r := send("br", "x"); r.status != http.StatusUnsupportedMediaType {
+		t.Fatalf("brotli: %+v", r)
+	}
+	if got := stop(); len(got) != 2 {
+		t.Fatalf("worker got %d records; want 2", len(got))
 	}
 }
