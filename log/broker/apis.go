@@ -60,6 +60,7 @@ func init() {
 		{key: 44, min: 0, max: 1, handle: (*conn).handleIncrementalAlterConfigs},
 		{key: 47, min: 0, max: 0, handle: (*conn).handleOffsetDelete},
 		{key: 60, min: 0, max: 1, handle: (*conn).handleDescribeCluster},
+		{key: 61, min: 0, max: 0, handle: (*conn).handleDescribeProducers},
 	}
 	for i := range apis {
 		a := &apis[i]

@@ -24,7 +24,8 @@
 // (idempotent producers; ids reserved on disk in blocks so they are never
 // reused), FindCoordinator (v4 batched), the classic group APIs, OffsetCommit,
 // OffsetFetch (v8 batched), OffsetDelete, DescribeConfigs, AlterConfigs,
-// IncrementalAlterConfigs, DescribeCluster and DeleteRecords.
+// IncrementalAlterConfigs, DescribeCluster, DeleteRecords, DescribeLogDirs
+// and DescribeProducers.
 //
 // Not served: transactions (transactional InitProducerId is refused),
 // SASL/TLS, ACLs, quotas, KIP-848 consumer groups, replication.

@@ -170,6 +170,16 @@ func TestIdempotentDedupeAcrossRestart(t *testing.T) {
 		t.Fatalf("producer id %d handed out again after restart", pid)
 	}
 
+	// DescribeProducers shows the producer and its last sequence.
+	dp := kmsg.NewPtrDescribeProducersRequest()
+	dt := kmsg.NewDescribeProducersRequestTopic()
+	dt.Topic, dt.Partitions = "idem", []int32{0}
+	dp.Topics = append(dp.Topics, dt)
+	prods := c.request(dp).(*kmsg.DescribeProducersResponse).Topics[0].Partitions[0].ActiveProducers
+	if len(prods) != 1 || prods[0].ProducerID != pid || prods[0].LastSequence != 2 {
+		t.Fatalf("describe producers: %+v", prods)
+	}
+
 	// And franz-go's idempotent producer works end to end.
 	p := newClient(t, b.Addr, kgo.DefaultProduceTopic("idem"))
 	if err := p.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("kgo")}).FirstErr(); err != nil {
