@@ -92,6 +92,14 @@ func (c *cursor) peek(col int) pq.Value {
 	return pq.Value{}
 }
 
+// value returns the first value of col in the current row.
+func (c *cursor) value(col int) pq.Value {
+	if len(c.cols[col]) == 0 {
+		return pq.Value{}
+	}
+	return c.cols[col][0]
+}
+
 func (c *cursor) has(col int) bool { return c.pos[col] < len(c.cols[col]) }
 
 func (c *cursor) next(col int) pq.Value {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	pq "github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/sluicehq/sluice/connectors"
 )
@@ -26,6 +27,7 @@ const (
 	KeySourcePath     = "path"
 	KeySourceTopic    = "topic"
 	KeySourceKeyField = "key.field"
+	KeySourceTSField  = "timestamp.field"
 	KeyBatchSize      = "batch.size"
 	KeyRescan         = "rescan.interval"
 )
@@ -37,6 +39,8 @@ var SourceSpec = connectors.ConfigSpec{
 	{Name: KeySourceTopic, Type: connectors.TypeString, Required: true, Doc: "Kafka topic the rows go to."},
 	{Name: KeySourceKeyField, Type: connectors.TypeString,
 		Doc: "Top-level column whose value is the record key (its text; strings unquoted). Empty: no key."},
+	{Name: KeySourceTSField, Type: connectors.TypeString,
+		Doc: "Top-level timestamp, date or int64 (epoch milliseconds) column whose value is the record timestamp, so re-ingested data keeps its event time. Empty, or a null value: the time the row is read."},
 	{Name: KeyBatchSize, Type: connectors.TypeInt, Default: "1000", Validate: connectors.AtLeast(1),
 		Doc: "Rows per poll."},
 	{Name: KeyRescan, Type: connectors.TypeDuration, Default: "10s", Validate: connectors.Positive,
@@ -72,6 +76,7 @@ type Source struct {
 	glob      string
 	topic     string
 	keyField  string
+	tsField   string
 	batchSize int
 	rescan    time.Duration
 	log       *slog.Logger
@@ -92,6 +97,8 @@ type openFile struct {
 	next  int64 // index of the next row
 	total int64
 	buf   []pq.Row
+	tsCol int                               // leaf column of timestamp.field
+	tsOf  func(pq.Value) (time.Time, bool) // nil: no timestamp.field
 }
 
 // NewSource returns an unopened source; the worker calls Open.
@@ -104,6 +111,7 @@ func (s *Source) Open(ctx context.Context, task connectors.TaskInfo, cfg connect
 	s.glob = cfg.String(KeySourcePath)
 	s.topic = cfg.String(KeySourceTopic)
 	s.keyField = cfg.String(KeySourceKeyField)
+	s.tsField = cfg.String(KeySourceTSField)
 	s.batchSize = int(cfg.Int(KeyBatchSize))
 	s.rescan = cfg.Duration(KeyRescan)
 	s.log = task.Logger
@@ -256,6 +264,14 @@ func (s *Source) openReader(r io.ReaderAt, size, start int64) (of *openFile, err
 			return nil, fmt.Errorf("key field %q is not a top-level column", s.keyField)
 		}
 	}
+	var tsCol int
+	var tsOf func(pq.Value) (time.Time, bool)
+	if s.tsField != "" {
+		tsCol, tsOf, err = timestampColumn(pf.Schema(), dec, s.tsField)
+		if err != nil {
+			return nil, err
+		}
+	}
 	total := pf.NumRows()
 	if start >= total {
 		return nil, nil
@@ -267,7 +283,7 @@ func (s *Source) openReader(r io.ReaderAt, size, start int64) (of *openFile, err
 			return nil, fmt.Errorf("seek to row %d: %w", start, err)
 		}
 	}
-	return &openFile{rows: rows, dec: dec, next: start, total: total,
+	return &openFile{rows: rows, dec: dec, next: start, total: total, tsCol: tsCol, tsOf: tsOf,
 		buf: make([]pq.Row, min(s.batchSize, 1024))}, nil
 }
 
@@ -292,6 +308,11 @@ func (s *Source) readRows(of *openFile) (recs []connectors.Record, err error) {
 			}
 			if of.dec.keyIndex >= 0 {
 				r.Key = of.dec.key(value)
+			}
+			if of.tsOf != nil {
+				if ts, ok := of.tsOf(of.dec.cur.value(of.tsCol)); ok {
+					r.Timestamp = ts
+				}
 			}
 			recs = append(recs, r)
 		}
@@ -328,6 +349,49 @@ func (s *Source) Close(ctx context.Context) error {
 		s.cur = nil
 	}
 	return nil
+}
+
+// timestampColumn finds the leaf column of a top-level timestamp, date or
+// int64 field and how to turn its values into times.
+func timestampColumn(s *pq.Schema, dec *rowDecoder, name string) (int, func(pq.Value) (time.Time, bool), error) {
+	for i, f := range s.Fields() {
+		if f.Name() != name {
+			continue
+		}
+		n := dec.fields[i]
+		if n.kind != decLeaf {
+			return 0, nil, fmt.Errorf("timestamp field %q is not a scalar column", name)
+		}
+		null := func(v pq.Value) bool { return v.IsNull() || v.DefinitionLevel() < n.nullDef }
+		typ := f.Type()
+		lt := typ.LogicalType()
+		switch {
+		case lt != nil && isLogical[*format.TimestampType](lt):
+			_, scale := timeUnit(lt.Value.(*format.TimestampType).Unit)
+			return n.col, func(v pq.Value) (time.Time, bool) {
+				if null(v) {
+					return time.Time{}, false
+				}
+				return time.Unix(0, 0).Add(time.Duration(v.Int64() * scale)), true
+			}, nil
+		case lt != nil && isLogical[*format.DateType](lt):
+			return n.col, func(v pq.Value) (time.Time, bool) {
+				if null(v) {
+					return time.Time{}, false
+				}
+				return time.Unix(int64(v.Int32())*86400, 0), true
+			}, nil
+		case typ.Kind() == pq.Int64:
+			return n.col, func(v pq.Value) (time.Time, bool) {
+				if null(v) {
+					return time.Time{}, false
+				}
+				return time.UnixMilli(v.Int64()), true
+			}, nil
+		}
+		return 0, nil, fmt.Errorf("timestamp field %q is %s; want a timestamp, a date or int64 epoch milliseconds", name, typ)
+	}
+	return 0, nil, fmt.Errorf("timestamp field %q is not a top-level column", name)
 }
 
 // checkFrame validates the magic numbers and the footer length before

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -230,5 +231,29 @@ func TestSourceDecodesMapsAndNesting(t *testing.T) {
 		if !json.Valid(r.Value) {
 			t.Errorf("row %d is not JSON", i)
 		}
+	}
+}
+
+// TestSourceTimestampField: timestamp.field sets the record timestamp from
+// a column; a column of the wrong type makes the file unreadable (skipped).
+func TestSourceTimestampField(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.parquet")
+	writePayments(t, path, 0, 5)
+	src := openSource(t, map[string]string{KeySourcePath: path, KeySourceTopic: "t", KeySourceTSField: "at"}, nil)
+	defer src.Close(context.Background())
+	recs, err := src.Poll(context.Background())
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("poll: %d, %v", len(recs), err)
+	}
+	for i, r := range recs {
+		if want := time.UnixMilli(1700000000000 + int64(i)); !r.Timestamp.Equal(want) {
+			t.Errorf("row %d timestamp %v; want %v", i, r.Timestamp, want)
+		}
+	}
+	bad := openSource(t, map[string]string{KeySourcePath: path, KeySourceTopic: "t", KeySourceTSField: "account"}, nil)
+	defer bad.Close(context.Background())
+	if _, err := bad.openFile(path); err == nil || !strings.Contains(err.Error(), `"account"`) {
+		t.Fatalf("string timestamp field: %v", err)
 	}
 }
