@@ -114,6 +114,21 @@ func TestAlterConfigsLive(t *testing.T) {
 	if got["max.message.bytes"] != "2048" || got["cleanup.policy"] != "compact,delete" && got["cleanup.policy"] != "delete,compact" {
 		t.Fatalf("after restart: max.message.bytes=%q cleanup.policy=%q", got["max.message.bytes"], got["cleanup.policy"])
 	}
+	// AlterConfigs (not incremental) replaces the whole set: what is not
+	// named goes back to its default.
+	if r, err := adm.AlterTopicConfigsState(testCtx(t), []kadm.AlterConfig{{Name: "retention.ms", Value: ptr("120000")}}, "cfg"); err != nil || r[0].Err != nil {
+		t.Fatalf("alter configs state: %v %+v", err, r)
+	}
+	rc, err = adm.DescribeTopicConfigs(testCtx(t), "cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rc[0].Configs {
+		if c.Key == "max.message.bytes" && c.Source == kmsg.ConfigSourceDynamicTopicConfig ||
+			c.Key == "retention.ms" && c.MaybeValue() != "120000" {
+			t.Fatalf("after AlterConfigs: %s=%q (%v)", c.Key, c.MaybeValue(), c.Source)
+		}
+	}
 	bc, err := adm.DescribeBrokerConfigs(testCtx(t))
 	if err != nil || len(bc) != 1 || len(bc[0].Configs) == 0 {
 		t.Fatalf("broker configs: %v %v", bc, err)
