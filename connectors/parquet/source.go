@@ -97,7 +97,7 @@ type openFile struct {
 	next  int64 // index of the next row
 	total int64
 	buf   []pq.Row
-	tsCol int                               // leaf column of timestamp.field
+	tsCol int                              // leaf column of timestamp.field
 	tsOf  func(pq.Value) (time.Time, bool) // nil: no timestamp.field
 }
 
