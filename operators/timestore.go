@@ -1,7 +1,6 @@
 package operators
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -35,6 +34,8 @@ type timeStore[V any] struct {
 	dirty  []string
 	max    int
 
+	bounds func(t, aux int64) (start, end int64)
+
 	observed int64 // largest timestamp this store's processor has seen
 	emitted  int64 // emit-on-close progress: windows ending at or before were emitted
 	metaSet  bool
@@ -60,6 +61,9 @@ type timeStoreDef[V any] struct {
 	retention int64
 	cached    bool
 	opts      storeOpts
+	// bounds maps a stored (t, aux) to the window it holds, for readers
+	// (nil for join buffers).
+	bounds func(t, aux int64) (start, end int64)
 }
 
 func (d *timeStoreDef[V]) Name() string { return d.name }
@@ -73,7 +77,7 @@ func (d *timeStoreDef[V]) open(tk *Task, raw state.KeyValueStore) (any, error) {
 		return nil, fmt.Errorf("store %q needs a value serde", d.name)
 	}
 	seg := max(d.retention/2, 1000)
-	s := &timeStore[V]{tk: tk, raw: raw, vs: d.vs, segment: seg, retention: d.retention, cached: d.cached,
+	s := &timeStore[V]{tk: tk, raw: raw, vs: d.vs, segment: seg, retention: d.retention, cached: d.cached, bounds: d.bounds,
 		cache: map[string]*kvEntry[V]{}, max: tk.cache, observed: NoTimestamp, emitted: NoTimestamp}
 	for _, m := range []struct {
 		k []byte
@@ -162,11 +166,6 @@ func (s *timeStore[V]) expire() error {
 	return nil
 }
 
-// live reports whether an entry at t is within retention.
-func (s *timeStore[V]) live(t int64) bool {
-	return s.observed == NoTimestamp || t >= s.observed-s.retention
-}
-
 func (s *timeStore[V]) setEmitted(end int64) {
 	if end > s.emitted {
 		s.emitted = end
@@ -212,15 +211,6 @@ func (s *timeStore[V]) markDirty(k string, e *kvEntry[V]) {
 		}
 		s.dirty = append(s.dirty, k)
 	}
-}
-
-// get reads one live entry.
-func (s *timeStore[V]) get(key []byte, t, aux int64) (V, bool, error) {
-	if !s.live(t) {
-		var zero V
-		return zero, false, nil
-	}
-	return s.getAny(key, t, aux)
 }
 
 // getAny reads one entry even if it is past retention but not yet dropped.
@@ -418,5 +408,3 @@ func (s *timeStore[V]) flush() error {
 	return nil
 }
 
-// sameKey reports whether a raw entry belongs to key (for scans).
-func sameKey(a, b []byte) bool { return bytes.Equal(a, b) }

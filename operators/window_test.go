@@ -94,3 +94,21 @@ func TestSlidingCounts(t *testing.T) {
 	pipeAll(t, d, pipe{"a", 10}, pipe{"a", 15}, pipe{"a", 30}, pipe{"a", 12})
 	expect(t, readWin(t, d, "out"), "a[0,10]=1", "a[5,15]=2", "a[20,30]=1", "a[5,15]=3", "a[2,12]=2")
 }
+
+func TestFetchWindowsReadsStore(t *testing.T) {
+	b := operators.NewBuilder()
+	s := operators.StreamOf(b, "in", operators.String, operators.Int64)
+	tbl := operators.CountWindowed(s.GroupByKey().WindowedBy(operators.Tumbling(10*time.Millisecond).Grace(100*time.Millisecond)), operators.Materialized("w"))
+	tbl.ToStream().To("out")
+	d := mustDriver(t, b)
+	pipeAll(t, d, pipe{"a", 1}, pipe{"a", 5}, pipe{"a", 12}, pipe{"b", 3})
+	rows, err := operators.FetchWindows[string, int64](d.TaskWithStore(tbl.StoreName()), "w", operators.String, "a", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, fmt.Sprintf("[%d,%d]=%d", r.Start, r.End, r.Value))
+	}
+	expect(t, got, "[0,10]=2", "[10,20]=1")
+}

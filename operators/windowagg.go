@@ -101,7 +101,8 @@ func windowAgg[K, V, A any](w WindowedStream[K, V], init func() A, fn func(K, V,
 	ks := s.ks
 	switch ww := w.w.(type) {
 	case TimeWindows:
-		def := &timeStoreDef[A]{name: store, vs: aggSerde, retention: ww.size + grace, cached: true, opts: storeOptsOf(o)}
+		def := &timeStoreDef[A]{name: store, vs: aggSerde, retention: ww.size + grace, cached: true, opts: storeOptsOf(o),
+			bounds: func(t, _ int64) (int64, int64) { return t, t + ww.size }}
 		b.AddStore(def)
 		b.connectStore(n, store)
 		n.build = func(tk *Task) (any, error) {
@@ -123,7 +124,8 @@ func windowAgg[K, V, A any](w WindowedStream[K, V], init func() A, fn func(K, V,
 		if s.vs == nil {
 			b.errorf("%s: sliding windows buffer records and need the stream's value serde; call WithSerdes first", name)
 		}
-		def := &timeStoreDef[A]{name: store, vs: aggSerde, retention: grace + 1, opts: storeOptsOf(o)}
+		def := &timeStoreDef[A]{name: store, vs: aggSerde, retention: grace + 1, opts: storeOptsOf(o),
+			bounds: func(t, _ int64) (int64, int64) { return t - ww.size, t }}
 		buf := store + "-BUFFER"
 		bdef := &timeStoreDef[V]{name: buf, vs: s.vs, retention: ww.size + grace, opts: storeOptsOf(o)}
 		b.AddStore(def)
@@ -153,7 +155,8 @@ func windowAgg[K, V, A any](w WindowedStream[K, V], init func() A, fn func(K, V,
 		if merge == nil {
 			b.errorf("%s: session windows need a merger", name)
 		}
-		def := &timeStoreDef[A]{name: store, vs: aggSerde, retention: ww.gap + grace, opts: storeOptsOf(o)}
+		def := &timeStoreDef[A]{name: store, vs: aggSerde, retention: ww.gap + grace, opts: storeOptsOf(o),
+			bounds: func(t, aux int64) (int64, int64) { return aux, t }}
 		b.AddStore(def)
 		b.connectStore(n, store)
 		n.build = func(tk *Task) (any, error) {
