@@ -407,4 +407,3 @@ func (s *timeStore[V]) flush() error {
 	}
 	return nil
 }
-
