@@ -22,6 +22,8 @@ type modelBatch struct {
 	base, last int64
 	data       []byte // as stored (offset and epoch rewritten)
 	recs       []modelRecord
+	pid        int64 // -1 unless idempotent
+	lastSeq    int32
 }
 
 type modelRecord struct {
@@ -76,6 +78,7 @@ type propRun struct {
 	codec bool
 
 	lastServed, lastTotal int
+	idemReset             int64 // producer 77's state was (re)started at this offset
 }
 
 func (p *propRun) fatalf(format string, args ...any) {
@@ -137,7 +140,76 @@ func (p *propRun) appendOne(keys int) {
 		mr[i].off = info.BaseOffset + int64(i)
 	}
 	p.debugf("append %d-%d", info.BaseOffset, info.LastOffset)
-	p.m.batches = append(p.m.batches, modelBatch{base: info.BaseOffset, last: info.LastOffset, data: append([]byte(nil), b...), recs: mr})
+	p.m.batches = append(p.m.batches, modelBatch{base: info.BaseOffset, last: info.LastOffset, data: append([]byte(nil), b...), recs: mr, pid: -1})
+	p.m.leo = info.LastOffset + 1
+}
+
+// idempotentOp exercises producer 77: a retry of one of its last five
+// batches must be a duplicate with the original offsets, a gap must be
+// refused, the next sequence accepted — as long as the model says the
+// producer still has a batch at or after the log start (otherwise its
+// state is gone and any sequence is accepted, as in Kafka).
+func (p *propRun) idempotentOp() {
+	const pid = 77
+	var mine []modelBatch // batches since its state last (re)started
+	for _, b := range p.m.batches {
+		if b.pid == pid && b.base >= p.idemReset {
+			mine = append(mine, b)
+		}
+	}
+	known := len(mine) > 0 && mine[len(mine)-1].last >= p.l.LogStartOffset()
+	choice := p.rng.IntN(3)
+	if !known {
+		choice = 2
+	}
+	switch choice {
+	case 0:
+		b := mine[len(mine)-1-p.rng.IntN(min(5, len(mine)))]
+		info, err := p.l.Append(append([]byte(nil), b.data...), AppendOptions{LeaderEpoch: 1})
+		if b.base < p.l.LogStartOffset() && errors.Is(err, ErrOutOfOrderSequence) {
+			// A batch retention already removed may have left the
+			// dedupe window when state was rebuilt (as in Kafka).
+			return
+		}
+		if err != nil || !info.Duplicate || info.BaseOffset != b.base || info.LastOffset != b.last {
+			p.fatalf("retry of %d-%d: %+v, %v", b.base, b.last, info, err)
+		}
+		p.debugf("retry %d-%d: duplicate", b.base, b.last)
+		return
+	case 1:
+		seq := seqAdd(mine[len(mine)-1].lastSeq, int32(2+p.rng.IntN(5)))
+		b := makeBatch(p.t, batchSpec{Records: []rec{{Value: []byte("gap")}}, BaseTimestamp: p.now, ProducerID: pid, BaseSequence: seq})
+		if _, err := p.l.Append(b, AppendOptions{LeaderEpoch: 1}); !errors.Is(err, ErrOutOfOrderSequence) {
+			p.fatalf("sequence gap accepted: %v", err)
+		}
+		p.debugf("gap refused")
+		return
+	}
+	seq := int32(p.rng.IntN(1000))
+	if known {
+		seq = seqAdd(mine[len(mine)-1].lastSeq, 1)
+	}
+	n := 1 + p.rng.IntN(4)
+	rs := make([]rec, n)
+	mr := make([]modelRecord, n)
+	for i := range rs {
+		rs[i] = rec{Value: []byte(fmt.Sprintf("idem-%d", i)), TsDelta: int64(i)}
+		mr[i] = modelRecord{ts: p.now + int64(i), value: rs[i].Value}
+	}
+	b := makeBatch(p.t, batchSpec{Records: rs, BaseTimestamp: p.now, ProducerID: pid, BaseSequence: seq})
+	info, err := p.l.Append(b, AppendOptions{LeaderEpoch: 1})
+	if err != nil || info.Duplicate || info.BaseOffset != p.m.leo {
+		p.fatalf("idempotent append seq %d: %+v, %v", seq, info, err)
+	}
+	for i := range mr {
+		mr[i].off = info.BaseOffset + int64(i)
+	}
+	if !known {
+		p.idemReset = info.BaseOffset
+	}
+	p.debugf("idempotent append %d-%d seq %d", info.BaseOffset, info.LastOffset, seq)
+	p.m.batches = append(p.m.batches, modelBatch{base: info.BaseOffset, last: info.LastOffset, data: append([]byte(nil), b...),
+		recs: mr, pid: pid, lastSeq: seqAdd(seq, int32(n-1))})
 	p.m.leo = info.LastOffset + 1
 }
 
@@ -297,8 +369,10 @@ func TestPropertyDeletePolicy(t *testing.T) {
 			defer func() { p.l.Close() }()
 			for p.step = 0; p.step < 300; p.step++ {
 				switch r := rng.IntN(100); {
-				case r < 50:
+				case r < 42:
 					p.appendOne(0)
+				case r < 50:
+					p.idempotentOp()
 				case r < 56:
 					p.now += rng.Int64N(15000)
 					p.l.SetHighWatermark(p.l.LogEndOffset())
