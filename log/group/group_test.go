@@ -213,6 +213,14 @@ func TestStaticMemberRejoinFencesOldID(t *testing.T) {
 	if wrong.ErrorCode != kerr.FencedInstanceID.Code {
 		t.Fatalf("join with a stale member id for the instance: %d, want FENCED_INSTANCE_ID", wrong.ErrorCode)
 	}
+	// The rejoin of a stable static member keeps the generation and its
+	// assignment: no rebalance.
+	if y.Generation != x.Generation || !y.SkipAssignment {
+		t.Fatalf("static leader rejoin: generation %d (was %d), skip assignment %v", y.Generation, x.Generation, y.SkipAssignment)
+	}
+	if s := syncGroup(c, "s", y.MemberID, y.Generation, nil); s.ErrorCode != 0 || string(s.MemberAssignment) != "mine" {
+		t.Fatalf("sync after static rejoin: %+v", s)
+	}
 	if d := describe(c, "s"); len(d.Members) != 1 || d.Members[0].InstanceID == nil || *d.Members[0].InstanceID != inst {
 		t.Fatalf("group after static rejoin: %+v", d.Members)
 	}

@@ -67,6 +67,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 	}
 
 	var m *member
+	staticRejoin := false
 	switch {
 	case instance != "":
 		// Static membership (KIP-345): the instance id names the member;
@@ -84,6 +85,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 				if g.leader == oldID {
 					g.leader = m.id
 				}
+				staticRejoin = true
 			}
 		}
 		if m == nil {
@@ -150,6 +152,20 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 	m.protocols = protos
 	if g.protocolType == "" || len(g.members) == 1 {
 		g.protocolType = req.ProtocolType
+	}
+
+	// A static member coming back (a restarted pod) to a stable group with
+	// the same metadata keeps its assignment without a rebalance, which is
+	// what static membership is for (KIP-345). A returning leader is told
+	// to skip assignment (KIP-814, JoinGroup v9+).
+	if staticRejoin && unchanged && g.state == stateStable {
+		leader := m.id == g.leader
+		resp := g.joinResponse(m, leader)
+		resp.SkipAssignment = leader
+		g.scheduleExpiry(m)
+		g.persistMetadata()
+		g.mu.Unlock()
+		return resp
 	}
 
 	// A known member rejoining a settled group with the same metadata gets
