@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -142,7 +143,7 @@ func decodeEvent(t *testing.T, r connectors.Record) (ev event, tombstone bool) {
 	if r.Value == nil {
 		return ev, true
 	}
-	d := json.NewDecoder(bytesReader(r.Value))
+	d := json.NewDecoder(bytes.NewReader(r.Value))
 	d.UseNumber()
 	if err := d.Decode(&ev); err != nil {
 		t.Fatalf("record value %s: %v", r.Value, err)
