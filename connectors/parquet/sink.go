@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/sluicehq/sluice/connectors"
 )
@@ -56,6 +60,11 @@ type partitionState struct {
 	hasWindow  bool  // rotation by record time is on
 	files      map[string]*fileWriter
 	order      []*fileWriter // creation order: files are committed in it
+
+	// Of the whole segment, for removing leftovers of earlier attempts:
+	segLast  int64           // offset of its last row
+	segDirs  map[string]bool // directories it wrote to
+	segFiles map[string]bool // final paths it committed
 }
 
 // pendingRows are the rows of the current batch bound for one file, as
@@ -148,7 +157,7 @@ func rowsOf(b *connectors.ColumnBatch) int64 {
 func (s *Sink) state(tp connectors.TopicPartition) *partitionState {
 	st := s.parts[tp]
 	if st == nil {
-		st = &partitionState{files: make(map[string]*fileWriter)}
+		st = &partitionState{files: make(map[string]*fileWriter), segDirs: make(map[string]bool), segFiles: make(map[string]bool)}
 		s.parts[tp] = st
 	}
 	return st
@@ -215,6 +224,7 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) erro
 				s.abort(st)
 				return err
 			}
+			st.segFiles[fw.finalPath] = true
 			s.log.Info("parquet file committed on schema change", "file", fw.finalPath, "rows", fw.rows)
 			st.remove(fw)
 			if last == fw {
@@ -246,6 +256,7 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) erro
 			}
 			st.files[dir] = fw
 			st.order = append(st.order, fw)
+			st.segDirs[dir] = true
 		}
 		fw.schema = schema // same fields; pointer equality short-cuts the next check
 		if fw != last {
@@ -260,6 +271,7 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) erro
 			last = fw
 		}
 		lastRows.add(i)
+		st.segLast = rec.Offset
 		st.segRecords++
 		st.segBytes += int64(len(rec.Key) + len(rec.Value))
 	}
@@ -286,11 +298,56 @@ func (s *Sink) commitSegment(tp connectors.TopicPartition, st *partitionState) e
 			st.reset()
 			return fmt.Errorf("commit segment at offset %d: %w", st.segStart, err)
 		}
+		st.segFiles[fw.finalPath] = true
 		s.log.Debug("parquet file committed", "file", fw.finalPath, "rows", fw.rows)
 	}
 	s.log.Info("parquet segment committed", "partition", tp.String(), "start_offset", st.segStart,
 		"records", st.segRecords, "files", len(st.order))
+	err := s.removeLeftovers(tp, st)
 	st.reset()
+	return err
+}
+
+// removeLeftovers deletes files of this partition that start inside the
+// segment just committed but are not among its files. Segment boundaries
+// are a function of the records, so such a file can only come from an
+// earlier attempt at the same records that cut files differently inside
+// the segment (the value schema of schemaless records is inferred per
+// batch, and a schema change starts a new file): its rows are all in this
+// segment's files, and keeping it would duplicate them.
+func (s *Sink) removeLeftovers(tp connectors.TopicPartition, st *partitionState) error {
+	prefix := fmt.Sprintf("%s+%d+", tp.Topic, tp.Partition)
+	for dir := range st.segDirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", dir, err)
+		}
+		removed := false
+		for _, e := range entries {
+			name := e.Name()
+			if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".parquet") {
+				continue
+			}
+			start, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(name, prefix), ".parquet"), 10, 64)
+			if err != nil || start < st.segStart || start > st.segLast {
+				continue
+			}
+			path := filepath.Join(dir, name)
+			if st.segFiles[path] {
+				continue
+			}
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove leftover %s: %w", path, err)
+			}
+			s.log.Warn("removed a file left by an earlier attempt at the same records (its rows are in this segment's files)", "file", path)
+			removed = true
+		}
+		if removed {
+			if err := syncDir(dir); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -308,6 +365,8 @@ func (st *partitionState) reset() {
 	st.segRecords, st.segBytes = 0, 0
 	clear(st.files)
 	st.order = st.order[:0]
+	clear(st.segDirs)
+	clear(st.segFiles)
 }
 
 func (st *partitionState) remove(fw *fileWriter) {

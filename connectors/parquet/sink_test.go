@@ -538,3 +538,45 @@ func TestSinkMaxOpenFiles(t *testing.T) {
 		t.Fatalf("files %v; want %v", got, want)
 	}
 }
+
+// TestSinkReplayWithDifferentSchemaCut: schemaless values get a schema
+// inferred per batch, so a replay can change schema at a different record
+// than the first attempt did, cutting files differently inside a segment.
+// The first attempt's extra file must not survive as a duplicate.
+func TestSinkReplayWithDifferentSchemaCut(t *testing.T) {
+	dir := t.TempDir()
+	raw := map[string]string{KeyPath: dir, KeyPartitionBy: "none", KeyFlushSize: "10"}
+	ctx := context.Background()
+	tp := connectors.TopicPartition{Topic: "t", Partition: 0}
+	at := func(int) time.Time { return time.Unix(0, 0) }
+	wide := arrow.NewSchema(append(simpleSchema.Fields(), arrow.Field{Name: "site", Type: arrow.BinaryTypes.String, Nullable: true}), nil)
+	rows := func(s *arrow.Schema, from, to int) arrow.Record {
+		var rs []string
+		for i := from; i < to; i++ {
+			rs = append(rs, fmt.Sprintf(`{"id":%d,"device":"d","temp":1}`, i))
+		}
+		return recordsFromJSON(t, s, rs...)
+	}
+	// First attempt: narrow schema for 0..4, wide from 5: files start at 0
+	// and 5; the segment [0,10) is committed when record 10 arrives.
+	first := openSink(t, raw)
+	if err := first.WriteColumns(ctx, []connectors.ColumnBatch{
+		columnBatch(tp, 0, rows(simpleSchema, 0, 5), at),
+		columnBatch(tp, 5, rows(wide, 5, 11), at),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(readDir(t, dir)); len(got) != 2 {
+		t.Fatalf("first attempt files %v; want 2", got)
+	}
+	// The offset commit was lost; the replay sees one wide batch.
+	second := openSink(t, raw)
+	if err := second.WriteColumns(ctx, []connectors.ColumnBatch{columnBatch(tp, 0, rows(wide, 0, 11), at)}); err != nil {
+		t.Fatal(err)
+	}
+	files := readDir(t, dir)
+	if got := keys(files); len(got) != 1 || got[0] != "t/t+0+0000000000.parquet" {
+		t.Fatalf("files after replay %v; want only t+0+0000000000", got)
+	}
+	checkIDs(t, files, 0, 10)
+}
