@@ -43,7 +43,14 @@ func init() {
 //
 // Inside a segment a partition has one open file per directory (rows are
 // placed by record time); a schema change closes the directory's file and
-// opens another, also a function of the records only.
+// opens another. Schemas inferred from schemaless values can change at a
+// different record on a replay, so committing a segment also removes files
+// of the partition that start inside it but are not its own: leftovers of
+// an earlier attempt whose rows the segment's files now hold.
+//
+// Limits: flush.size, rotate.size.bytes and rotate.interval bound a
+// segment; max.open.files bounds the files open at once per partition; and
+// row.group.rows/row.group.bytes bound the memory of each open file.
 type Sink struct {
 	cfg      *sinkConfig
 	log      *slog.Logger
