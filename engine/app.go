@@ -113,6 +113,9 @@ func sortTaskIDs(ids []operators.TaskID) {
 	})
 }
 
+// errOffsetCommit marks a failed offset commit: retried, not fatal.
+var errOffsetCommit = errors.New("commit offsets")
+
 func (a *App) setProduceErr(err error) {
 	a.errMu.Lock()
 	if a.produceErr == nil {
@@ -212,6 +215,10 @@ func (a *App) loop(ctx context.Context) error {
 			// in half.
 			err = a.commitAll(a.runCtx)
 			lastCommit = time.Now()
+			if errors.Is(err, errOffsetCommit) {
+				a.log.Warn("offset commit failed; retrying at the next commit", "err", err)
+				err = nil
+			}
 		}
 		a.client.AllowRebalance()
 		if err != nil {
@@ -539,7 +546,9 @@ func (a *App) commit(ctx context.Context, tss []*taskState) error {
 		}
 	})
 	if cerr != nil {
-		return fmt.Errorf("commit offsets: %w", cerr)
+		// Outputs and state are safe; only the input position is not
+		// recorded yet. Keep the offsets and try again next time.
+		return fmt.Errorf("%w: %w", errOffsetCommit, cerr)
 	}
 	for _, ts := range tss {
 		clear(ts.offsets)
