@@ -102,10 +102,11 @@ func (s *Source) Open(ctx context.Context, task connectors.TaskInfo, raw connect
 		return connectors.Retriable(fmt.Errorf("http source listen on %s: %w", s.cfg.listen, err))
 	}
 	s.ln = ln
-	mux := http.NewServeMux()
-	mux.Handle(s.cfg.path, http.HandlerFunc(s.serveIngest))
+	// No ServeMux: its patterns give meaning to characters ("{", "...",
+	// a method prefix) that a configured path may contain. serveIngest
+	// matches the path exactly.
 	s.srv = &http.Server{
-		Handler:           mux,
+		Handler:           http.HandlerFunc(s.serveIngest),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,

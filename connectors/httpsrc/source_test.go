@@ -333,3 +333,29 @@ func TestGzipBodies(t *testing.T) {
 		t.Fatalf("worker got %d records; want 2", len(got))
 	}
 }
+
+// TestPathIsLiteral: the configured path is matched exactly, whatever
+// characters it holds; other paths get 404.
+func TestPathIsLiteral(t *testing.T) {
+	s := openSource(t, map[string]string{KeyPath: "/hooks/{stripe}"})
+	stop := runWorker(t, s)
+	do := func(path string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+s.Addr()+path, strings.NewReader(`{"a":1}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := do("/hooks/%7Bstripe%7D"); code != http.StatusOK {
+		t.Errorf("configured path: %d", code)
+	}
+	if code := do("/hooks/other"); code != http.StatusNotFound {
+		t.Errorf("other path: %d", code)
+	}
+	if got := stop(); len(got) != 1 {
+		t.Fatalf("worker got %d records; want 1", len(got))
+	}
+}

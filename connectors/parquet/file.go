@@ -65,8 +65,8 @@ func newFileWriter(opts *fileOptions, dir string, topic string, partition int32,
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create directory %s: %w", dir, err)
+	if err := mkdirDurable(dir); err != nil {
+		return nil, err
 	}
 	name := fileName(topic, partition, start, opts.offsetPadWidth)
 	fw := &fileWriter{
@@ -211,6 +211,35 @@ func syncDir(dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// mkdirDurable creates dir and any missing parents, and fsyncs the parent
+// of each directory it creates: a file renamed into a new hour directory
+// must not vanish with that directory's entry after a power loss, once its
+// offsets are committed.
+func mkdirDurable(dir string) error {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create directory %s: %w", dir, err)
+	}
+	for _, d := range missing {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
