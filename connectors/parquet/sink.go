@@ -100,6 +100,17 @@ func (s *Sink) Open(ctx context.Context, task connectors.TaskInfo, cfg connector
 	if err != nil {
 		return err
 	}
+	// Fail at Open, with the path in the message, when the output root is
+	// not a writable directory, rather than at the first record.
+	if err := mkdirDurable(c.root); err != nil {
+		return fmt.Errorf("%s: %w", KeyPath, err)
+	}
+	probe, err := os.CreateTemp(c.root, ".sluice-write-check-*")
+	if err != nil {
+		return fmt.Errorf("%s: %s is not writable: %w", KeyPath, c.root, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
 	s.cfg = c
 	s.log = task.Logger
 	if s.log == nil {

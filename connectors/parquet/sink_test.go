@@ -580,3 +580,18 @@ func TestSinkReplayWithDifferentSchemaCut(t *testing.T) {
 	}
 	checkIDs(t, files, 0, 10)
 }
+
+func TestSinkOpenChecksPath(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := SinkSpec.Parse(map[string]string{KeyPath: filepath.Join(file, "out")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = NewSink().Open(context.Background(), connectors.TaskInfo{}, cfg)
+	if err == nil || !strings.Contains(err.Error(), KeyPath) {
+		t.Fatalf("Open = %v; want an error naming %s", err, KeyPath)
+	}
+}
