@@ -57,6 +57,8 @@ type member struct {
 	// rebalance to complete; syncCh while it waits in SyncGroup.
 	joinCh chan joinResult
 	syncCh chan syncResult
+	// synced: the member sent SyncGroup for the current generation.
+	synced bool
 
 	deadline time.Time
 	timer    *time.Timer

@@ -373,3 +373,40 @@ func TestOffsetsRetention(t *testing.T) {
 		t.Fatalf("groups after expiry and reload: %+v", lg.Groups)
 	}
 }
+
+// TestLeaderThatNeverSyncsIsRemoved: a leader that joins but never sends
+// SyncGroup is removed after the rebalance timeout, and the follower that
+// did sync is sent back to rejoin instead of waiting forever.
+func TestLeaderThatNeverSyncsIsRemoved(t *testing.T) {
+	c := newCoordinator(t, openLogs(t, t.TempDir()))
+	ctx := context.Background()
+	req := func(id string) *kmsg.JoinGroupRequest {
+		r := joinReq("w", id, 30*time.Second, nil)
+		r.RebalanceTimeoutMillis = 300
+		return r
+	}
+	a := c.JoinGroup(ctx, req(""), "client", "/127.0.0.1")
+	a = c.JoinGroup(ctx, req(a.MemberID), "client", "/127.0.0.1")
+	syncGroup(c, "w", a.MemberID, a.Generation, map[string]string{a.MemberID: "x"})
+	bDone := make(chan *kmsg.JoinGroupResponse, 1)
+	go func() {
+		r := c.JoinGroup(ctx, req(""), "client", "/127.0.0.1")
+		bDone <- c.JoinGroup(ctx, req(r.MemberID), "client", "/127.0.0.1")
+	}()
+	for heartbeat(c, "w", a.MemberID, a.Generation) != kerr.RebalanceInProgress.Code {
+		time.Sleep(5 * time.Millisecond)
+	}
+	a2 := c.JoinGroup(ctx, req(a.MemberID), "client", "/127.0.0.1")
+	b := <-bDone
+	if b.ErrorCode != 0 || a2.LeaderID != a.MemberID {
+		t.Fatalf("rejoin: a %+v b %+v", a2, b)
+	}
+	// The follower syncs; the leader never does.
+	s := syncGroup(c, "w", b.MemberID, b.Generation, nil)
+	if s.ErrorCode != kerr.RebalanceInProgress.Code {
+		t.Fatalf("follower sync with a silent leader: error %d, want REBALANCE_IN_PROGRESS", s.ErrorCode)
+	}
+	if code := heartbeat(c, "w", a.MemberID, a2.Generation); code != kerr.UnknownMemberID.Code {
+		t.Fatalf("silent leader still a member: heartbeat %d", code)
+	}
+}

@@ -318,13 +318,46 @@ func (g *group) completeJoin() {
 		}
 	}
 	g.setState(stateCompletingRebalance)
+	var timeout time.Duration
 	for _, m := range g.members {
 		m.assignment = nil
+		m.synced = false
 		resp := g.joinResponse(m, true)
 		m.joinCh <- joinResult{resp: resp}
 		m.joinCh = nil
 		g.scheduleExpiry(m)
+		if m.rebalance > timeout {
+			timeout = m.rebalance
+		}
 	}
+	g.armSyncTimer(timeout)
+}
+
+// armSyncTimer bounds the sync barrier: members that have not sent
+// SyncGroup for this generation within the rebalance timeout are removed
+// and the rest rebalance, so a leader that never assigns cannot wedge the
+// group while everyone keeps heartbeating.
+func (g *group) armSyncTimer(d time.Duration) {
+	g.stopRebalanceTimer()
+	token, gen := g.rebalanceToken, g.generation
+	g.rebalanceTimer = time.AfterFunc(d, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.rebalanceToken != token || g.state != stateCompletingRebalance || g.generation != gen {
+			return
+		}
+		removed := false
+		for _, m := range g.members {
+			if !m.synced {
+				g.c.log.Info("consumer group member did not sync in time", "group", g.name, "member", m.id)
+				g.removeMember(m)
+				removed = true
+			}
+		}
+		if removed {
+			g.memberLeft()
+		}
+	})
 }
 
 // selectProtocol picks the protocol every member supports that members rank
@@ -429,6 +462,7 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 	}
 	// CompletingRebalance.
 	g.touch(m)
+	m.synced = true
 	ch := make(chan syncResult, 1)
 	if m.syncCh != nil {
 		m.syncCh <- syncResult{code: kerr.RebalanceInProgress.Code}
@@ -440,6 +474,7 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 				om.assignment = append([]byte(nil), a.MemberAssignment...)
 			}
 		}
+		g.stopRebalanceTimer()
 		g.setState(stateStable)
 		g.persistMetadata()
 		for _, om := range g.members {
