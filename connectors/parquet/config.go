@@ -24,6 +24,7 @@ const (
 	KeyRowGroupBytes    = "row.group.bytes"
 	KeyOffsetPadWidth   = "filename.offset.zero.pad.width"
 	KeyMaxOpenFiles     = "max.open.files"
+	KeyRotateSchedule   = "rotate.schedule.interval"
 	partitionByTime     = "time"
 	partitionByNone     = "none"
 	defaultRowGroupRows = 1_000_000
@@ -45,6 +46,8 @@ var SinkSpec = connectors.ConfigSpec{
 		Doc: "Input bytes (record keys and values as in the log) per topic-partition after which the open files are committed."},
 	{Name: KeyRotateInterval, Type: connectors.TypeDuration, Default: "1h", Group: "Rotation",
 		Doc: "Record-time window: files are committed when a record's time passes the end of the window (aligned to the epoch) in which the files' first record falls. 0 disables."},
+	{Name: KeyRotateSchedule, Type: connectors.TypeDuration, Default: "0", Group: "Rotation",
+		Doc: "Wall-clock limit on how long files stay open (checked at each offset flush), so a quiet partition's rows still reach files. 0 (default) disables it. Cuts then depend on timing, not only on the records: after a crash the replay can cut elsewhere, and files left by the first attempt are removed when the replay's segment covering them is committed, so duplicates can exist only until then."},
 	{Name: KeyMaxOpenFiles, Type: connectors.TypeInt, Default: "64", Validate: connectors.AtLeast(1), Group: "Rotation",
 		Doc: "Most files open at once per topic-partition (late records open files in older directories); one more commits the open files first. Each open file buffers a row group in memory."},
 	{Name: KeyCompression, Type: connectors.TypeEnum, Default: "snappy", Enum: []string{"snappy", "zstd", "gzip", "lz4", "none"}, Group: "Format",
@@ -85,6 +88,7 @@ type sinkConfig struct {
 	rotateBytes    int64
 	rotateInterval time.Duration
 	maxOpenFiles   int
+	rotateSchedule time.Duration
 	file           fileOptions
 }
 
@@ -104,6 +108,7 @@ func parseSinkConfig(cfg connectors.Config) (*sinkConfig, error) {
 		rotateBytes:    cfg.Int(KeyRotateBytes),
 		rotateInterval: cfg.Duration(KeyRotateInterval),
 		maxOpenFiles:   int(cfg.Int(KeyMaxOpenFiles)),
+		rotateSchedule: cfg.Duration(KeyRotateSchedule),
 		file: fileOptions{
 			writerOptions: []pq.WriterOption{
 				pq.Compression(codec(cfg.String(KeyCompression))),

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/connectors"
 )
@@ -63,8 +64,9 @@ type partitionState struct {
 	segStart   int64
 	segRecords int64
 	segBytes   int64
-	windowEnd  int64 // Unix microseconds
-	hasWindow  bool  // rotation by record time is on
+	windowEnd  int64     // Unix microseconds
+	hasWindow  bool      // rotation by record time is on
+	openedAt   time.Time // wall clock, for rotate.schedule.interval
 	files      map[string]*fileWriter
 	order      []*fileWriter // creation order: files are committed in it
 
@@ -221,6 +223,7 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) erro
 			last, lastRows = nil, nil // its files are closed
 		}
 		if !st.open {
+			st.openedAt = time.Now()
 			st.open, st.segStart, st.segRecords, st.segBytes = true, rec.Offset, 0, 0
 			st.windowEnd, st.hasWindow = window(t, s.cfg.rotateInterval)
 		}
@@ -399,8 +402,18 @@ func (st *partitionState) remove(fw *fileWriter) {
 
 // Flush returns, per partition, the first offset of its open segment: rows
 // before it are in files renamed into place. It does not close files, which
-// would make boundaries depend on when the worker flushes.
+// would make boundaries depend on when the worker flushes — unless
+// rotate.schedule.interval asks for it (see its doc).
 func (s *Sink) Flush(ctx context.Context, written connectors.Offsets) (connectors.Offsets, error) {
+	if s.cfg.rotateSchedule > 0 {
+		for tp, st := range s.parts {
+			if st.open && time.Since(st.openedAt) >= s.cfg.rotateSchedule {
+				if err := s.commitSegment(tp, st); err != nil {
+					return nil, fmt.Errorf("partition %s: %w", tp, err)
+				}
+			}
+		}
+	}
 	out := make(connectors.Offsets, len(written))
 	for tp, next := range written {
 		if st := s.parts[tp]; st != nil && st.open {
