@@ -79,3 +79,47 @@ func TestCopartitionMismatchIsAnError(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A foreign-key join between tables with different partition counts runs
+// through its subscription and response topics on a real broker.
+func TestForeignKeyJoinOnBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker")
+	}
+	b := brokertest.Start(t)
+	createTopics(t, b.Addr, 2, "fk-orders", "fk-out")
+	createTopics(t, b.Addr, 3, "fk-customers")
+	bl := operators.NewBuilder()
+	orders := operators.TableOf(bl, "fk-orders", operators.String, operators.String) // value: customer id
+	customers := operators.TableOf(bl, "fk-customers", operators.String, operators.String)
+	operators.JoinForeignKey(orders, customers, func(c string) string { return c },
+		func(o, c, name string) string { return o + ":" + name }, operators.String, operators.Named("o-c")).ToStream().To("fk-out")
+	topo, err := bl.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var recs []*kgo.Record
+	for i := 0; i < 5; i++ {
+		recs = append(recs, &kgo.Record{Topic: "fk-customers", Key: []byte(fmt.Sprintf("c%d", i)), Value: []byte(fmt.Sprintf("name%d", i)), Timestamp: now})
+	}
+	for i := 0; i < 30; i++ {
+		recs = append(recs, &kgo.Record{Topic: "fk-orders", Key: []byte(fmt.Sprintf("o%d", i)), Value: []byte(fmt.Sprintf("c%d", i%5)), Timestamp: now.Add(time.Second)})
+	}
+	produce(t, b.Addr, recs...)
+	_, stop := runApp(t, topo, engine.Config{ApplicationID: "fk", Brokers: []string{b.Addr}, StateDir: t.TempDir(), CommitInterval: 100 * time.Millisecond})
+	defer stop()
+	got := map[string]string{}
+	consumeUntil(t, b.Addr, "fk-out", 60*time.Second, func(r *kgo.Record) bool {
+		got[string(r.Key)] = string(r.Value)
+		if len(got) < 30 {
+			return false
+		}
+		for i := 0; i < 30; i++ {
+			if got[fmt.Sprintf("o%d", i)] != fmt.Sprintf("o%d:name%d", i, i%5) {
+				return false
+			}
+		}
+		return true
+	})
+}

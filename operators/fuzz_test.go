@@ -13,7 +13,7 @@ import (
 // Serdes decode bytes from topics and changelogs: they must return errors,
 // never panic, and round-trip what they accept.
 func FuzzSerdes(f *testing.F) {
-	for _, s := range [][]byte{nil, {}, {0, 0, 0, 0, 0, 0, 0, 1}, []byte(`{"a":1}`), []byte("key\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02"), []byte("Lx"), []byte("R"), []byte("Q")} {
+	for _, s := range [][]byte{nil, {}, {0, 0, 0, 0, 0, 0, 0, 1}, []byte(`{"a":1}`), []byte("key\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02"), []byte("Lx"), []byte("R"), []byte("Q"), []byte("S\x00\x00\x00\x00\x00\x00\x00\x01key"), []byte("N\x00\x00\x00\x00\x00\x00\x00\x01")} {
 		f.Add(s)
 	}
 	type doc struct {
@@ -44,6 +44,18 @@ func FuzzSerdes(f *testing.F) {
 			}
 		}
 		sidedSerde[string, int64]{String, Int64}.Deserialize(b)
+		if v, err := (fkSubSerde{}).Deserialize(b); err == nil {
+			out, _ := fkSubSerde{}.Serialize(nil, v)
+			if !bytes.Equal(out, b) {
+				t.Fatalf("fk subscription round trip %x -> %x", b, out)
+			}
+		}
+		if v, err := (fkRespSerde{}).Deserialize(b); err == nil {
+			out, _ := fkRespSerde{}.Serialize(nil, v)
+			if !bytes.Equal(out, b) {
+				t.Fatalf("fk response round trip %x -> %x", b, out)
+			}
+		}
 		if k, tt, aux, ok := parseTimeKey(b); ok {
 			ts := &timeStore[int64]{segment: 1000}
 			if out := ts.rawKey(nil, k, tt, aux); tt >= 0 && !bytes.Equal(out[9:], b[9:]) {
