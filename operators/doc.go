@@ -43,6 +43,17 @@
 // Tumbling, Hopping, Sliding and Session; results are emitted on every
 // update or, with EmitOnClose, once per window when it closes.
 //
+// # Joins
+//
+// Stream–stream joins (Join, LeftJoin, OuterJoin) pair records within
+// JoinWindows; unmatched records of left and outer joins are emitted once
+// their window has closed. Stream–table joins (JoinTable, LeftJoinTable)
+// look up the table's current row. Table–table joins (JoinTables,
+// LeftJoinTables, OuterJoinTables) are kept up to date as either side
+// changes, and foreign-key joins (JoinForeignKey, LeftJoinForeignKey) join
+// tables partitioned by different keys. Joined inputs must be
+// co-partitioned; the engine checks it.
+//
 // # State
 //
 // Stateful operations keep state in stores named after the operation (or
