@@ -31,10 +31,30 @@ func Retriable(err error) error {
 }
 
 // IsRetriable reports whether err (or any error it wraps) was marked with
-// Retriable.
+// Retriable. Refused records are final: a Retriable error inside
+// *RecordErrors does not make the error retriable, so the worker routes the
+// refusals instead of retrying the whole batch.
 func IsRetriable(err error) bool {
-	var r retriable
-	return errors.As(err, &r)
+	for err != nil {
+		switch e := err.(type) {
+		case retriable:
+			return true
+		case *RecordErrors:
+			return false
+		case interface{ Unwrap() error }:
+			err = e.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				if IsRetriable(inner) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // RecordError says why the record at Index of the batch given to Write (or
@@ -65,6 +85,17 @@ func (e *RecordErrors) Error() string {
 		fmt.Fprintf(&b, "; %v", re)
 	}
 	return b.String()
+}
+
+// Unwrap returns the refusals, so errors.Is and errors.As see the reasons
+// (errors.Is(err, postgres.ErrBadKey) is true when any record was refused
+// for a bad key). Each element is a RecordError, which unwraps to its Err.
+func (e *RecordErrors) Unwrap() []error {
+	out := make([]error, len(*e))
+	for i, re := range *e {
+		out[i] = re
+	}
+	return out
 }
 
 // Add appends a refusal of record index.
