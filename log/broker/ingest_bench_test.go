@@ -47,7 +47,9 @@ func BenchmarkBrokerIngest(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer cl.Close()
-	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1, nil, "ingest"); err != nil {
+	// Bounded disk use whatever b.N is: retention drops old segments.
+	bounded := map[string]*string{"retention.bytes": kadm.StringPtr("268435456"), "segment.bytes": kadm.StringPtr("67108864")}
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1, bounded, "ingest"); err != nil {
 		b.Fatal(err)
 	}
 	const perBatch = 8000
