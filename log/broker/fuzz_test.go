@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 // fuzzConn returns a connection of a broker shared by all fuzz inputs; its
 // context is cancelled so that blocking handlers (long-poll Fetch,
 // JoinGroup, SyncGroup) return at once.
-func fuzzConn(t *testing.T) *conn {
+func fuzzConn(t testing.TB) *conn {
 	fuzzOnce.Do(func() {
 		dir, err := makeTempDir()
 		if err != nil {
@@ -94,6 +94,9 @@ func FuzzHandlers(f *testing.F) {
 	pr.Topics = append(pr.Topics, pt)
 	f.Add(fm.AppendRequest(nil, pr, 3)[4:])
 
+	// Open the shared broker now, outside the per-input hang timer: on a
+	// busy disk its fsyncs can take seconds.
+	fuzzConn(f)
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		c := fuzzConn(t)
 		h, body, err := wire.ParseHeader(frame)
