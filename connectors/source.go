@@ -3,6 +3,8 @@ package connectors
 import (
 	"context"
 	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TaskInfo tells a task who it is. Logger is already labelled with the
@@ -11,6 +13,15 @@ type TaskInfo struct {
 	Connector string
 	Task      int
 	Logger    *slog.Logger
+	// Metrics is where the task registers its Prometheus collectors; the
+	// worker serves them on its /metrics beside its own sluice_connect_*
+	// series. Register with RegisterCollector, which tolerates the
+	// collector being registered already (by another task of the plugin, or
+	// by this task before a restart). Label series with the connector name
+	// under the label "connector": the worker drops them when the connector
+	// is deleted. Nil when a task is opened outside a worker (unit tests);
+	// RegisterCollector then registers nothing.
+	Metrics prometheus.Registerer
 }
 
 // Source reads from an external system. The worker calls Open once, then

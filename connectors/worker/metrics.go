@@ -20,6 +20,8 @@ type metrics struct {
 	batchSeconds   *prometheus.HistogramVec
 	taskState      *prometheus.GaugeVec
 	connectorCount prometheus.Gauge
+	// plugins is the registerer tasks get in TaskInfo.Metrics.
+	plugins *pluginMetrics
 }
 
 var taskLabels = []string{"connector", "task"}
@@ -46,6 +48,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "connect", Name: name, Help: help}, labels))
 	}
 	m := &metrics{
+		plugins:       newPluginMetrics(reg),
 		sourcePolled:  f("source_records_polled_total", "Records returned by source tasks' Poll.", taskLabels...),
 		sourceWritten: f("source_records_written_total", "Source records acknowledged by the log.", taskLabels...),
 		sinkRead:      f("sink_records_read_total", "Records consumed by sink tasks.", taskLabels...),
@@ -86,4 +89,5 @@ func (m *metrics) forget(connector string) {
 	}
 	m.batchSeconds.DeletePartialMatch(l)
 	m.taskState.DeletePartialMatch(l)
+	m.plugins.forget(connector)
 }

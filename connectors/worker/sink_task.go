@@ -45,7 +45,7 @@ func (t *sinkTask) run(ctx context.Context) error {
 	t.written, t.committed = connectors.Offsets{}, connectors.Offsets{}
 	t.sink = e.plugin.NewSink()
 	t.col, _ = t.sink.(connectors.ColumnSink)
-	info := connectors.TaskInfo{Connector: e.connector, Task: e.id, Logger: e.log}
+	info := connectors.TaskInfo{Connector: e.connector, Task: e.id, Logger: e.log, Metrics: w.m.plugins}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
 		defer cancel()

@@ -82,7 +82,7 @@ func (t *sourceTask) run(ctx context.Context) error {
 	defer cl.Close()
 
 	t.src = e.plugin.NewSource()
-	info := connectors.TaskInfo{Connector: e.connector, Task: e.id, Logger: e.log}
+	info := connectors.TaskInfo{Connector: e.connector, Task: e.id, Logger: e.log, Metrics: w.m.plugins}
 	// Close must run even if Open failed, and after the last Commit.
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
