@@ -5,7 +5,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 )
 
@@ -279,45 +278,55 @@ func (l *Log) shouldRoll(seg *segment, n, batches int, first, last int64, now ti
 	return false
 }
 
-// roll closes the active segment (fsync, index files, producer snapshot)
-// and starts a new one at base. An empty active segment is replaced
-// instead of kept. Caller holds wmu.
+// roll closes the active segment and starts a new one at base. Under the
+// writer's lock it only creates the new segment file and captures what
+// the closed segment's flush needs (its final indexes, the producer
+// state as of base); the fsync of the closed segment, its index files and
+// the producer snapshot are written in the background (flush.go), and the
+// recovery point passes the segment only once that is done. An empty
+// active segment is replaced instead of kept. Caller holds wmu.
 func (l *Log) roll(base int64, now time.Time) error {
+	if err := l.waitFlushRoom(); err != nil {
+		return l.fail(err)
+	}
 	old := l.active()
 	segs := l.segments()
 	if base < old.w.next {
 		base = old.w.next
 	}
 	keepOld := old.size.Load() > 0
-	if keepOld {
-		if err := l.flushLocked(); err != nil {
-			return err
-		}
-		old.finishTimeIndex()
-		if err := old.writeIndexes(); err != nil {
-			return l.fail(err)
-		}
-	}
 	seg := newSegment(l.dir, base)
 	f, err := os.OpenFile(seg.path(extLog), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return l.errf("roll to %s: %w", seg.name(), err)
 	}
 	seg.w = &segWriter{f: f, next: base, lastTsIx: -1}
-	if err := l.writeSnapshotLocked(base); err != nil {
-		f.Close()
-		os.Remove(seg.path(extLog))
-		return l.fail(err)
-	}
-	if !keepOld {
+	var task *segmentFlush
+	if keepOld {
+		old.finishTimeIndex()
+		task = &segmentFlush{
+			seg:        old,
+			h:          l.cache.ref(old),
+			from:       max(l.syncedTo, old.base),
+			to:         base,
+			dataSynced: l.syncedTo >= old.w.next && l.unflushed == 0,
+			idx:        old.w.idx,
+			tidx:       old.w.tidx,
+			snapshot:   l.snapshotData(base),
+		}
+	} else {
 		old.w.f = nil
 		l.cache.drop(old)
 		for _, ext := range []string{extLog, extIndex, extTimeIndex} {
 			os.Remove(old.path(ext))
 		}
-	}
-	if err := syncDir(l.dir); err != nil {
-		return l.fail(err)
+		// Rare (an empty segment replaced, e.g. a follower's append
+		// past a gap): sync the directory here.
+		if err := syncDir(l.dir); err != nil {
+			f.Close()
+			return l.fail(err)
+		}
+		l.noteDirSynced(base)
 	}
 	l.cache.pin(seg, &handle{log: f})
 	ns := make([]*segment, 0, len(segs)+1)
@@ -330,40 +339,23 @@ func (l *Log) roll(base int64, now time.Time) error {
 	}
 	ns = append(ns, seg)
 	l.segs.Store(&ns)
+	if task != nil {
+		l.enqueueFlush(task)
+	}
 	l.metrics.rolls.Inc()
-	l.recoveryPoint = base
+	l.syncedTo = base // nothing of the new segment is unflushed
+	l.unflushed = 0   // what was is the closed segment's, flushed in the background
 	if l.leo.Load() < base {
 		l.leo.Store(base)
 	}
 	return nil
 }
 
-// writeSnapshotLocked writes the producer state as of offset and prunes
-// old snapshots (keeping the newest three). Caller holds wmu.
-func (l *Log) writeSnapshotLocked(offset int64) error {
+// snapshotData encodes the producer state as of offset.
+func (l *Log) snapshotData(offset int64) []byte {
 	l.stateMu.Lock()
-	data := l.producers.encodeSnapshot(offset)
-	l.stateMu.Unlock()
-	if err := writeFileAtomic(filepath.Join(l.dir, segmentName(offset)+extSnapshot), data, false); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(l.dir)
-	if err != nil {
-		return err
-	}
-	var offs []int64
-	for _, e := range entries {
-		if o, ok := parseSegmentName(e.Name(), extSnapshot); ok {
-			offs = append(offs, o)
-		}
-	}
-	sort.Slice(offs, func(i, j int) bool { return offs[i] > offs[j] })
-	for i, o := range offs {
-		if i >= 3 {
-			os.Remove(filepath.Join(l.dir, segmentName(o)+extSnapshot))
-		}
-	}
-	return nil
+	defer l.stateMu.Unlock()
+	return l.producers.encodeSnapshot(offset)
 }
 
 // errf wraps an error with the partition's name.

@@ -48,6 +48,11 @@ const compactMapBytes = 64 << 20
 
 func (l *Log) compact(ctx context.Context, now time.Time, cfg *Config) error {
 	segs := l.segments()
+	// Closed segments still being flushed in the background get their
+	// index files written then; compaction must not swap files under it.
+	if err := l.waitFlushesBelow(segs[len(segs)-1].base); err != nil {
+		return err
+	}
 	if len(segs) < 2 {
 		return nil
 	}

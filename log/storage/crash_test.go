@@ -54,7 +54,17 @@ func crashChild(dir string) int {
 	if d, ok := strings.CutPrefix(dir, "compact:"); ok {
 		return compactChild(d)
 	}
-	l, err := Open(dir, crashConfig(), Options{Logger: quietLogger()})
+	if d, ok := strings.CutPrefix(dir, "pendingflush:"); ok {
+		return pendingFlushChild(d)
+	}
+	return appendChild(dir, Options{Logger: quietLogger()}, -1)
+}
+
+// appendChild is crashChild's loop; with stopAfterRolls >= 0 it prints
+// "ready" once the log has rolled that many times and then waits to be
+// killed.
+func appendChild(dir string, opt Options, stopAfterRolls int) int {
+	l, err := Open(dir, crashConfig(), opt)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		return 2
@@ -83,6 +93,7 @@ func crashChild(dir string) int {
 			return 3
 		}
 	}
+	segs := l.SegmentCount()
 	for ; ; idx++ {
 		info, err := l.Append(crashBatch(idx, l.LogEndOffset()), AppendOptions{LeaderEpoch: 3})
 		if err != nil {
@@ -90,6 +101,10 @@ func crashChild(dir string) int {
 			return 2
 		}
 		fmt.Fprintf(os.Stdout, "ack %d %d %d\n", idx, info.BaseOffset, info.LastOffset)
+		if stopAfterRolls >= 0 && l.SegmentCount()-segs >= stopAfterRolls {
+			fmt.Fprintln(os.Stdout, "ready")
+			select {} // until killed
+		}
 	}
 }
 

@@ -89,7 +89,20 @@ func (c *fileCache) acquire(s *segment) (*handle, memIndex, error) {
 	for c.lru.Len() > c.maxOpen {
 		c.evictLocked(c.lru.Back())
 	}
-	return h, nil, nil
+	var mem memIndex
+	if p := s.idx.Load(); p != nil {
+		mem = *p // kept while the segment's index file is being written
+	}
+	return h, mem, nil
+}
+
+// ref takes a reference on s's open handle, which must exist (the active
+// segment's is always pinned). The caller releases it.
+func (c *fileCache) ref(s *segment) *handle {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s.h.refs++
+	return s.h
 }
 
 func (c *fileCache) evictLocked(e *list.Element) {
@@ -97,8 +110,11 @@ func (c *fileCache) evictLocked(e *list.Element) {
 	c.lru.Remove(e)
 	h := s.h
 	s.h = nil
-	s.idx.Store(nil)
-	s.tidx.Store(nil)
+	if !s.flushing.Load() {
+		// The index files exist; until they do, the memory copy stays.
+		s.idx.Store(nil)
+		s.tidx.Store(nil)
+	}
 	h.elem = nil
 	h.dead = true
 	if h.refs == 0 {

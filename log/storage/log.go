@@ -29,6 +29,7 @@ type Log struct {
 	logger    *slog.Logger
 	cache     *fileCache
 	ownsCache bool
+	flushSem  chan struct{} // bounds background flushes running at once (shared by a Manager's logs)
 	metrics   *metrics
 	lock      *os.File // flock'd: one process per partition directory
 	cfg       atomic.Pointer[Config]
@@ -52,7 +53,7 @@ type Log struct {
 
 	// Writer state, under wmu.
 	failed         error // set when the files may no longer match memory; the log refuses writes
-	recoveryPoint  int64 // every offset below is fsynced
+	syncedTo       int64 // the active segment is fsynced below this (see recoveryPointLocked)
 	unflushed      int64 // records appended since the last fsync
 	firstUnflushed time.Time
 	cleanerPoint   int64 // offsets below were compacted
@@ -60,6 +61,9 @@ type Log struct {
 	lastCkptTime   time.Time
 	epochsDirty    bool // the epoch file does not match memory
 	scratch        []header
+
+	flusher   flusher      // rolled segments awaiting their background flush
+	dirSynced atomic.Int64 // the newest segment base whose directory entry is known durable
 }
 
 // Open opens the partition log in dir, creating it if needed, and runs
@@ -71,14 +75,14 @@ type Log struct {
 func Open(dir string, cfg Config, opt Options) (*Log, error) {
 	opt = opt.withDefaults()
 	cache := newFileCache(opt.MaxOpenFiles)
-	l, err := openLog(dir, cfg, opt, cache, newMetrics(opt.Registerer, cache))
+	l, err := openLog(dir, cfg, opt, cache, newMetrics(opt.Registerer, cache), make(chan struct{}, opt.MaxConcurrentFlushes))
 	if l != nil {
 		l.ownsCache = true
 	}
 	return l, err
 }
 
-func openLog(dir string, cfg Config, opt Options, cache *fileCache, m *metrics) (*Log, error) {
+func openLog(dir string, cfg Config, opt Options, cache *fileCache, m *metrics, flushSem chan struct{}) (*Log, error) {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("open log %s: %w", dir, err)
@@ -101,10 +105,12 @@ func openLog(dir string, cfg Config, opt Options, cache *fileCache, m *metrics) 
 		opt:       opt,
 		logger:    opt.Logger.With("partition", filepath.Base(dir)),
 		cache:     cache,
+		flushSem:  flushSem,
 		metrics:   m,
 		lock:      lock,
 		producers: newProducerState(),
 	}
+	l.flusher.init()
 	c := cfg
 	l.cfg.Store(&c)
 	l.firstUnstable.Store(-1)
@@ -254,6 +260,9 @@ func (l *Log) writable() error {
 	if l.closed.Load() {
 		return fmt.Errorf("partition %s: %w", filepath.Base(l.dir), ErrClosed)
 	}
+	if l.failed == nil {
+		l.failed = l.flushFailure() // logged by the flusher
+	}
 	if l.failed != nil {
 		return fmt.Errorf("partition %s: refusing writes until reopened: %w", filepath.Base(l.dir), l.failed)
 	}
@@ -275,12 +284,16 @@ func (l *Log) fail(err error) error {
 	return err
 }
 
-// Flush fsyncs everything appended so far and writes the checkpoint.
+// Flush fsyncs everything appended so far (waiting for the background
+// flush of rolled segments) and writes the checkpoint.
 func (l *Log) Flush() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if err := l.writable(); err != nil {
 		return err
+	}
+	if err := l.waitFlushes(); err != nil {
+		return l.fail(err)
 	}
 	if err := l.flushLocked(); err != nil {
 		return err
@@ -288,26 +301,35 @@ func (l *Log) Flush() error {
 	return l.writeCheckpointLocked(true)
 }
 
-// flushLocked fsyncs the active segment if anything is unflushed. Closed
-// segments were fsynced when they rolled.
+// flushLocked fsyncs the active segment if anything is unflushed, and the
+// directory if the segment's entry may not be durable yet. Rolled
+// segments are flushed in the background (flush.go).
 func (l *Log) flushLocked() error {
 	seg := l.active()
-	if l.recoveryPoint >= seg.w.next && l.unflushed == 0 {
+	if l.syncedTo >= seg.w.next && l.unflushed == 0 {
 		return nil
 	}
 	start := time.Now()
-	if err := fdatasync(seg.w.f); err != nil {
+	if err := l.syncData(seg.w.f); err != nil {
 		return l.fail(fmt.Errorf("fsync %s: %w", seg.name(), err))
 	}
 	l.metrics.observeFsync(start)
-	l.recoveryPoint = seg.w.next
+	if l.dirSynced.Load() < seg.base {
+		// The segment was created by a roll whose background flush has
+		// not synced the directory yet.
+		if err := syncDir(l.dir); err != nil {
+			return l.fail(err)
+		}
+		l.noteDirSynced(seg.base)
+	}
+	l.syncedTo = seg.w.next
 	l.unflushed = 0
 	return nil
 }
 
 func (l *Log) currentCheckpoint() checkpoint {
 	return checkpoint{
-		RecoveryPoint:  l.recoveryPoint,
+		RecoveryPoint:  l.recoveryPointLocked(),
 		HighWatermark:  l.hwm.Load(),
 		LogStartOffset: l.logStart.Load(),
 		CleanerPoint:   l.cleanerPoint,
@@ -349,6 +371,11 @@ func (l *Log) Close() error {
 		return nil
 	}
 	var errs []error
+	if err := l.waitFlushes(); err != nil && l.failed == nil {
+		l.failed = err
+	}
+	l.flusher.wg.Wait()
+	l.abandonFlushes()
 	if l.failed == nil {
 		seg := l.active()
 		if err := l.flushLocked(); err != nil {
@@ -358,7 +385,7 @@ func (l *Log) Close() error {
 			if err := seg.writeIndexes(); err != nil {
 				errs = append(errs, err)
 			}
-			if err := l.writeSnapshotLocked(seg.w.next); err != nil {
+			if err := l.writeSnapshot(seg.w.next, l.snapshotData(seg.w.next)); err != nil {
 				errs = append(errs, err)
 			}
 			if len(errs) == 0 {
@@ -408,6 +435,9 @@ func (l *Log) closeNoFlush() {
 	if l.closed.Swap(true) {
 		return
 	}
+	l.waitFlushes()
+	l.flusher.wg.Wait()
+	l.abandonFlushes()
 	l.readMu.Lock()
 	l.closeFiles()
 	l.readMu.Unlock()

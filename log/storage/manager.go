@@ -29,9 +29,10 @@ func (tp TopicPartition) String() string { return fmt.Sprintf("%s-%d", tp.Topic,
 type Manager struct {
 	dataDir string
 	opt     Options
-	cache   *fileCache
-	metrics *metrics
-	lock    *os.File // flock'd: one process per data directory
+	cache    *fileCache
+	metrics  *metrics
+	flushSem chan struct{} // bounds background segment flushes across partitions
+	lock     *os.File      // flock'd: one process per data directory
 
 	mu     sync.Mutex
 	logs   map[TopicPartition]*Log
@@ -68,7 +69,8 @@ func OpenManager(dataDir string, opt Options) (*Manager, error) {
 		}
 	}
 	cache := newFileCache(opt.MaxOpenFiles)
-	m := &Manager{dataDir: dataDir, opt: opt, cache: cache, metrics: newMetrics(opt.Registerer, cache), lock: lock, logs: map[TopicPartition]*Log{}}
+	m := &Manager{dataDir: dataDir, opt: opt, cache: cache, metrics: newMetrics(opt.Registerer, cache), lock: lock,
+		flushSem: make(chan struct{}, opt.MaxConcurrentFlushes), logs: map[TopicPartition]*Log{}}
 	if opt.Registerer != nil {
 		if err := opt.Registerer.Register(newPartitionCollector(m)); err != nil {
 			lock.Close()
@@ -124,7 +126,7 @@ func (m *Manager) Open(tp TopicPartition, cfg Config) (*Log, error) {
 		l.SetConfig(cfg)
 		return l, nil
 	}
-	l, err := openLog(m.dir(tp), cfg, m.opt, m.cache, m.metrics)
+	l, err := openLog(m.dir(tp), cfg, m.opt, m.cache, m.metrics, m.flushSem)
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: %w", tp, err)
 	}

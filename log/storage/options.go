@@ -40,12 +40,19 @@ type Options struct {
 	// MaintainInterval is how often Manager.Run calls Maintain on every
 	// log. 0 means DefaultMaintainInterval.
 	MaintainInterval time.Duration
+	// MaxConcurrentFlushes bounds how many rolled segments of one Manager
+	// (or one Log opened alone) are fsynced in the background at once, so
+	// many partitions rolling together (segment.ms) do not start an fsync
+	// each. 0 means DefaultMaxConcurrentFlushes.
+	MaxConcurrentFlushes int
 	// Registerer, when set, receives the engine's Prometheus metrics
 	// (sluice_storage_*), including per-partition gauges for a Manager.
 	Registerer prometheus.Registerer
 	// Now is the clock for LogAppendTime, segment.ms and retention. nil
 	// means time.Now.
 	Now func() time.Time
+
+	hooks *testHooks // tests only
 }
 
 // Engine-wide defaults.
@@ -58,6 +65,7 @@ const (
 	DefaultProducerIDExpiration = 24 * time.Hour
 	DefaultCheckpointInterval   = 5 * time.Second
 	DefaultMaintainInterval     = time.Second
+	DefaultMaxConcurrentFlushes = 4
 )
 
 func (o Options) withDefaults() Options {
@@ -75,6 +83,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaintainInterval <= 0 {
 		o.MaintainInterval = DefaultMaintainInterval
+	}
+	if o.MaxConcurrentFlushes <= 0 {
+		o.MaxConcurrentFlushes = DefaultMaxConcurrentFlushes
 	}
 	if o.MaxDecompressedBytes <= 0 {
 		o.MaxDecompressedBytes = DefaultMaxDecompressedBytes

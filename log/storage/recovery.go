@@ -163,7 +163,8 @@ func (l *Log) recover() error {
 	if err := syncDir(l.dir); err != nil {
 		return err
 	}
-	l.recoveryPoint = leo
+	l.syncedTo = leo
+	l.dirSynced.Store(act.base)
 	return l.writeCheckpointLocked(true)
 }
 

@@ -36,7 +36,7 @@ func (l *Log) maintainFast(now time.Time, wait bool) error {
 		if locked {
 			var err error
 			if !l.closed.Load() {
-				_, err = l.applyRetention(now, cfg)
+				_, err = l.applyRetention(now, cfg, wait)
 			}
 			l.maintMu.Unlock()
 			if err != nil {
@@ -99,8 +99,10 @@ func (l *Log) maintainWriter(now time.Time, cfg *Config) error {
 // applyRetention deletes whole closed segments that retention.ms or
 // retention.bytes no longer keeps, oldest first, and advances the log start
 // offset. The active segment is rolled first when it alone is past
-// retention.ms. It returns the number of segments deleted.
-func (l *Log) applyRetention(now time.Time, cfg *Config) (int, error) {
+// retention.ms. A segment whose background flush is not done is left for
+// the next pass, unless wait, which waits for the flush (outside the
+// writer's lock). It returns the number of segments deleted.
+func (l *Log) applyRetention(now time.Time, cfg *Config, wait bool) (int, error) {
 	segs := l.segments()
 	nowMs := now.UnixMilli()
 	expired := func(s *segment) bool {
@@ -140,11 +142,24 @@ func (l *Log) applyRetention(now time.Time, cfg *Config) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
+	if wait {
+		if err := l.waitFlushesBelow(segs[n].base); err != nil {
+			return 0, err
+		}
+	} else if p := l.firstPendingFlush(); p >= 0 {
+		for n > 0 && segs[n-1].base >= p {
+			n--
+		}
+		if n == 0 {
+			return 0, nil
+		}
+	}
 	return n, l.deleteOldest(n, "retention")
 }
 
 // deleteOldest removes the first n segments and moves the log start to the
-// next segment's base. Caller holds maintMu.
+// next segment's base. Caller holds maintMu. Segments still being flushed
+// in the background are waited for (callers usually have already).
 func (l *Log) deleteOldest(n int, why string) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
@@ -157,6 +172,9 @@ func (l *Log) deleteOldest(n int, why string) error {
 	}
 	if n <= 0 {
 		return nil
+	}
+	if err := l.waitFlushesBelow(segs[n].base); err != nil {
+		return l.fail(err)
 	}
 	newStart := max(segs[n].base, l.logStart.Load())
 	// Move the start first and persist it, so a crash after deleting some

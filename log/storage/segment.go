@@ -58,6 +58,8 @@ type segment struct {
 	h    *handle
 	gone bool
 
+	flushing atomic.Bool // rolled, its background flush (index files included) not done
+
 	w *segWriter // the writer's state; only while active, only under Log.wmu
 }
 

@@ -27,6 +27,11 @@ func (l *Log) TruncateTo(offset int64) error {
 	if offset >= l.leo.Load() {
 		return nil
 	}
+	// Let rolled segments finish their flush before their files are
+	// deleted or cut.
+	if err := l.waitFlushes(); err != nil {
+		return l.fail(err)
+	}
 	l.readMu.Lock()
 	defer l.readMu.Unlock()
 	if err := l.truncateLocked(offset); err != nil {
@@ -137,7 +142,8 @@ func (l *Log) truncateLocked(offset int64) error {
 	if l.hwm.Load() > leo || full {
 		l.hwm.Store(min(max(l.hwm.Load(), l.logStart.Load()), leo))
 	}
-	l.recoveryPoint = min(l.recoveryPoint, leo)
+	l.syncedTo = leo // the active segment was fsynced above; earlier ones were flushed
+	l.dirSynced.Store(seg.base)
 	l.cleanerPoint = min(max(l.cleanerPoint, l.logStart.Load()), seg.base)
 	l.unflushed = 0
 	l.stateMu.Lock()
