@@ -179,7 +179,7 @@ func BenchmarkRead(b *testing.B) {
 // the throughput. When a roll fsyncs the finished segment under the
 // writer's lock, the worst append waits for that whole fsync.
 //
-//	go test -run '^$' -bench 'AppendRoll' -benchtime 20000x ./log/storage/
+//	go test -run '^$' -bench 'AppendRoll' -benchtime 40000x ./log/storage/
 func BenchmarkAppendRoll(b *testing.B) {
 	batch := benchBatch(b)
 	cfg := DefaultConfig()

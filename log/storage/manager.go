@@ -27,8 +27,8 @@ func (tp TopicPartition) String() string { return fmt.Sprintf("%s-%d", tp.Topic,
 // <dataDir>/<topic>-<partition>/, sharing one file-handle cache, and runs
 // their background maintenance.
 type Manager struct {
-	dataDir string
-	opt     Options
+	dataDir  string
+	opt      Options
 	cache    *fileCache
 	metrics  *metrics
 	flushSem chan struct{} // bounds background segment flushes across partitions
