@@ -61,6 +61,11 @@ func (l *Log) Append(records []byte, o AppendOptions) (info AppendInfo, err erro
 				return AppendInfo{}, l.errf("batch %d: %w", len(hs), err)
 			}
 		}
+		if cfg.CleanupCompact && !h.IsControl() {
+			if err := checkCompactedBatch(records[pos:], &h, len(hs), l.opt.MaxDecompressedBytes); err != nil {
+				return AppendInfo{}, l.errf("%w", err)
+			}
+		}
 		if h.HasProducer() {
 			producers++
 		}
