@@ -2,7 +2,6 @@ package parquet
 
 import (
 	"fmt"
-	"reflect"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -39,19 +38,20 @@ func (e *structEncoder) writeRange(from, to int, out [][]pq.Value) { rowByRow(e,
 func (e *listEncoder) writeRange(from, to int, out [][]pq.Value)   { rowByRow(e, from, to, out) }
 func (e *dictEncoder) writeRange(from, to int, out [][]pq.Value)   { rowByRow(e, from, to, out) }
 
-// writeRange is the hot loop of flat columns: no per-row interface call,
-// and no null checks when the array has no nulls.
+// writeRange writes top-level rows [from, to) of a flat column: from the
+// columnar view of its Arrow buffers when it has one (encode_flat.go), else
+// value by value.
 func (e *leafEncoder) writeRange(from, to int, out [][]pq.Value) {
-	dst := out[e.column]
 	col := e.column
-	def := 0
-	if e.optional {
-		def = 1
+	if e.view != nil {
+		out[col] = e.view.values(out[col], from, to, e.optional)
+		return
 	}
+	dst := out[col]
 	if !e.optional || e.arr.NullN() == 0 {
-		if e.fill != nil {
-			out[col] = e.fill(dst, from, to, def, col)
-			return
+		def := 0
+		if e.optional {
+			def = 1
 		}
 		for i := from; i < to; i++ {
 			dst = append(dst, e.get(i).Level(0, def, col))
@@ -69,113 +69,6 @@ func (e *leafEncoder) writeRange(from, to int, out [][]pq.Value) {
 	out[col] = dst
 }
 
-// fillFunc appends the values of rows [from, to) of a column without nulls.
-// For a required top-level column (def 0) the values are left at levels
-// 0/0, which is what they are: the writer's flat column buffers read only
-// the value, so setting the levels would be wasted work on the hot path.
-type fillFunc func(dst []pq.Value, from, to, def, col int) []pq.Value
-
-// fastFill returns a fillFunc for arrays whose Parquet values are their
-// Arrow values unchanged, or nil.
-func fastFill(arr arrow.Array, conv converter) fillFunc {
-	switch a := arr.(type) {
-	case *array.Int64:
-		if !sameFunc(conv, convInt64) && !sameFunc(conv, convInt64Like) {
-			return nil
-		}
-		vals := a.Int64Values()
-		return func(dst []pq.Value, from, to, def, col int) []pq.Value {
-			if def == 0 {
-				for _, v := range vals[from:to] {
-					dst = append(dst, pq.Int64Value(v))
-				}
-				return dst
-			}
-			for _, v := range vals[from:to] {
-				dst = append(dst, pq.Int64Value(v).Level(0, def, col))
-			}
-			return dst
-		}
-	case *array.Timestamp:
-		if !sameFunc(conv, convInt64Like) {
-			return nil
-		}
-		vals := a.TimestampValues()
-		return func(dst []pq.Value, from, to, def, col int) []pq.Value {
-			if def == 0 {
-				for _, v := range vals[from:to] {
-					dst = append(dst, pq.Int64Value(int64(v)))
-				}
-				return dst
-			}
-			for _, v := range vals[from:to] {
-				dst = append(dst, pq.Int64Value(int64(v)).Level(0, def, col))
-			}
-			return dst
-		}
-	case *array.Int32:
-		vals := a.Int32Values()
-		return func(dst []pq.Value, from, to, def, col int) []pq.Value {
-			if def == 0 {
-				for _, v := range vals[from:to] {
-					dst = append(dst, pq.Int32Value(v))
-				}
-				return dst
-			}
-			for _, v := range vals[from:to] {
-				dst = append(dst, pq.Int32Value(v).Level(0, def, col))
-			}
-			return dst
-		}
-	case *array.Float64:
-		vals := a.Float64Values()
-		return func(dst []pq.Value, from, to, def, col int) []pq.Value {
-			if def == 0 {
-				for _, v := range vals[from:to] {
-					dst = append(dst, pq.DoubleValue(v))
-				}
-				return dst
-			}
-			for _, v := range vals[from:to] {
-				dst = append(dst, pq.DoubleValue(v).Level(0, def, col))
-			}
-			return dst
-		}
-	case *array.String:
-		return func(dst []pq.Value, from, to, def, col int) []pq.Value {
-			if def == 0 {
-				for i := from; i < to; i++ {
-					dst = append(dst, pq.ByteArrayValue(bytesOf(a.Value(i))))
-				}
-				return dst
-			}
-			for i := from; i < to; i++ {
-				dst = append(dst, pq.ByteArrayValue(bytesOf(a.Value(i))).Level(0, def, col))
-			}
-			return dst
-		}
-	case *array.Boolean:
-		return func(dst []pq.Value, from, to, def, col int) []pq.Value {
-			if def == 0 {
-				for i := from; i < to; i++ {
-					dst = append(dst, pq.BooleanValue(a.Value(i)))
-				}
-				return dst
-			}
-			for i := from; i < to; i++ {
-				dst = append(dst, pq.BooleanValue(a.Value(i)).Level(0, def, col))
-			}
-			return dst
-		}
-	}
-	return nil
-}
-
-// sameFunc reports whether two converters are the same function.
-func sameFunc(a, b converter) bool {
-	return reflect.ValueOf(a).Pointer() == reflect.ValueOf(b).Pointer()
-}
-
 // converter returns, for an array, a function producing the Parquet value of
 // a non-null row. It runs once per batch, so the per-row function needs no
 // type switch.
@@ -185,9 +78,12 @@ type leafEncoder struct {
 	column   int
 	optional bool
 	conv     converter
+	flat     flatReader // nil: no columnar view of this type
+	top      bool       // a top-level column: rows are written in ranges
+	perValue bool       // bind no view (the reference path of tests)
 	arr      arrow.Array
 	get      func(i int) pq.Value
-	fill     fillFunc
+	view     flatView // of arr, when top and the layout has one
 }
 
 func (e *leafEncoder) setOptional() { e.optional = true }
@@ -200,8 +96,12 @@ func (e *leafEncoder) bind(arr arrow.Array) error {
 	if err != nil {
 		return err
 	}
-	e.arr, e.get = arr, get
-	e.fill = fastFill(arr, e.conv)
+	e.arr, e.get, e.view = arr, get, nil
+	if e.top && e.flat != nil && !e.perValue {
+		if e.view, err = e.flat(arr); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

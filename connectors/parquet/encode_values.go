@@ -10,6 +10,8 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/decimal128"
+	"github.com/apache/arrow/go/v17/arrow/decimal256"
 	pq "github.com/parquet-go/parquet-go"
 )
 
@@ -197,11 +199,15 @@ func convDecimal128ToFixed(arr arrow.Array) (func(int) pq.Value, error) {
 	buf := make([]byte, 16*a.Len())
 	return func(i int) pq.Value {
 		b := buf[16*i : 16*i+16 : 16*i+16]
-		n := a.Value(i)
-		binary.BigEndian.PutUint64(b[:8], uint64(n.HighBits()))
-		binary.BigEndian.PutUint64(b[8:], n.LowBits())
+		putDecimal128(b, a.Value(i))
 		return pq.FixedLenByteArrayValue(b)
 	}, nil
+}
+
+// putDecimal128 writes n to b[:16] as big-endian two's complement.
+func putDecimal128(b []byte, n decimal128.Num) {
+	binary.BigEndian.PutUint64(b[:8], uint64(n.HighBits()))
+	binary.BigEndian.PutUint64(b[8:16], n.LowBits())
 }
 
 func convDecimal256ToInt32(arr arrow.Array) (func(int) pq.Value, error) {
@@ -222,10 +228,15 @@ func convDecimal256ToFixed(arr arrow.Array) (func(int) pq.Value, error) {
 	buf := make([]byte, 32*a.Len())
 	return func(i int) pq.Value {
 		b := buf[32*i : 32*i+32 : 32*i+32]
-		words := a.Value(i).Array() // little-endian words
-		for w := 0; w < 4; w++ {
-			binary.BigEndian.PutUint64(b[8*w:], words[3-w])
-		}
+		putDecimal256(b, a.Value(i))
 		return pq.FixedLenByteArrayValue(b)
 	}, nil
+}
+
+// putDecimal256 writes n to b[:32] as big-endian two's complement.
+func putDecimal256(b []byte, n decimal256.Num) {
+	words := n.Array() // little-endian words
+	for w := 0; w < 4; w++ {
+		binary.BigEndian.PutUint64(b[8*w:], words[3-w])
+	}
 }

@@ -28,7 +28,25 @@ type fileOptions struct {
 	rowGroupBytes  int64
 	chunkRows      int // rows buffered per column before handing them to the writer
 	offsetPadWidth int
+	path           writePath
 }
+
+// writePath is how rows reach the column writers. Every path writes the
+// same bytes (the differential test checks it); the slower ones are the
+// references the columnar path is tested against.
+type writePath uint8
+
+const (
+	// pathColumnar: flat required columns go into the column buffers in
+	// one typed call per chunk; other flat columns become values straight
+	// from their Arrow buffers; nested ones value by value.
+	pathColumnar writePath = iota
+	// pathValues: as pathColumnar, but flat required columns become values
+	// too (the path when the typed calls are unavailable).
+	pathValues
+	// pathRowByRow: every column value by value, through encoder.write.
+	pathRowByRow
+)
 
 // fileName is <topic>+<partition>+<startOffset>.parquet: the name depends only
 // on the first record, so a retry of the same records overwrites the file
@@ -69,6 +87,13 @@ func newFileWriter(opts *fileOptions, dir string, topic string, partition int32,
 		return nil, err
 	}
 	name := fileName(topic, partition, start, opts.offsetPadWidth)
+	if opts.path == pathRowByRow {
+		for _, enc := range encs {
+			if leaf, ok := enc.(*leafEncoder); ok {
+				leaf.perValue = true
+			}
+		}
+	}
 	fw := &fileWriter{
 		opts:        opts,
 		dir:         dir,
@@ -133,8 +158,10 @@ func (fw *fileWriter) writeRows(rec arrow.Record, runs [][2]int, recs []connecto
 					break
 				}
 			}
-			for _, enc := range fw.encs {
-				enc.writeRange(from, to, fw.cols)
+			for i, enc := range fw.encs {
+				if err := fw.writeColumn(i, enc, from, to); err != nil {
+					return err
+				}
 			}
 			if err := fw.flushValues(); err != nil {
 				return err
@@ -148,6 +175,44 @@ func (fw *fileWriter) writeRows(rec arrow.Record, runs [][2]int, recs []connecto
 			from = to
 		}
 	}
+	return nil
+}
+
+// writeColumn writes rows [from, to) of top-level field i: straight into
+// the column writer's buffer when the column is flat and required and the
+// buffer has a typed writer for it, else as values into fw.cols.
+func (fw *fileWriter) writeColumn(i int, enc encoder, from, to int) error {
+	switch fw.opts.path {
+	case pathRowByRow:
+		rowByRow(enc, from, to, fw.cols)
+		return nil
+	case pathColumnar:
+		leaf, ok := enc.(*leafEncoder)
+		if !ok || leaf.optional || leaf.view == nil {
+			break
+		}
+		cw := fw.w.ColumnWriters()[leaf.column]
+		buf, err := columnBufferOf(cw)
+		if err != nil {
+			return fmt.Errorf("write column %q of %s: %w", fw.schema.Field(i).Name, fw.tmpPath, err)
+		}
+		if buf == nil {
+			break
+		}
+		done, err := leaf.view.bulk(buf, from, to)
+		if err == nil && done {
+			// Cut a page if the buffer is full, as WriteRowValues does
+			// after every write; so pages end where they would have.
+			_, err = cw.WriteRowValues(nil)
+		}
+		if err != nil {
+			return fmt.Errorf("write column %q of %s: %w", fw.schema.Field(i).Name, fw.tmpPath, err)
+		}
+		if done {
+			return nil
+		}
+	}
+	enc.writeRange(from, to, fw.cols)
 	return nil
 }
 

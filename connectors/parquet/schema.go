@@ -54,6 +54,9 @@ func parquetSchema(name string, s *arrow.Schema) (*pq.Schema, []encoder, error) 
 		if err != nil {
 			return nil, nil, fmt.Errorf("field %q: %w", f.Name, err)
 		}
+		if leaf, ok := enc.(*leafEncoder); ok {
+			leaf.top = true // written in row ranges, through its columnar view
+		}
 		names[i], nodes[i], encs[i] = f.Name, node, enc
 	}
 	if dup := duplicateName(names); dup != "" {
@@ -92,8 +95,8 @@ func (b *builder) field(f arrow.Field, rep int) (pq.Node, encoder, error) {
 	return node, enc, nil
 }
 
-func (b *builder) leaf(node pq.Node, conv converter) (pq.Node, encoder, error) {
-	enc := &leafEncoder{column: b.nextColumn, conv: conv}
+func (b *builder) leaf(node pq.Node, conv converter, flat flatReader) (pq.Node, encoder, error) {
+	enc := &leafEncoder{column: b.nextColumn, conv: conv, flat: flat}
 	b.nextColumn++
 	return node, enc, nil
 }
@@ -102,79 +105,79 @@ func (b *builder) typ(dt arrow.DataType, rep int) (pq.Node, encoder, error) {
 	if ext, ok := dt.(arrow.ExtensionType); ok {
 		if ext.ExtensionName() == uuidExtension {
 			if st, ok := ext.StorageType().(*arrow.FixedSizeBinaryType); ok && st.ByteWidth == 16 {
-				return b.leaf(pq.UUID(), convFixedBinary)
+				return b.leaf(pq.UUID(), convFixedBinary, flatFixedBinary)
 			}
 		}
 		if ext.ExtensionName() == jsonExtension {
-			return b.leaf(pq.JSON(), convBinaryLike)
+			return b.leaf(pq.JSON(), convBinaryLike, flatBinaryLike)
 		}
 		return b.typ(ext.StorageType(), rep)
 	}
 	switch t := dt.(type) {
 	case *arrow.BooleanType:
-		return b.leaf(pq.Leaf(pq.BooleanType), convBool)
+		return b.leaf(pq.Leaf(pq.BooleanType), convBool, flatBool)
 	case *arrow.Int8Type:
-		return b.leaf(pq.Int(8), convInt8)
+		return b.leaf(pq.Int(8), convInt8, flatInt8)
 	case *arrow.Int16Type:
-		return b.leaf(pq.Int(16), convInt16)
+		return b.leaf(pq.Int(16), convInt16, flatInt16)
 	case *arrow.Int32Type:
-		return b.leaf(pq.Int(32), convInt32)
+		return b.leaf(pq.Int(32), convInt32, flatInt32)
 	case *arrow.Int64Type:
-		return b.leaf(pq.Int(64), convInt64)
+		return b.leaf(pq.Int(64), convInt64, flatInt64)
 	case *arrow.Uint8Type:
-		return b.leaf(pq.Uint(8), convUint8)
+		return b.leaf(pq.Uint(8), convUint8, flatUint8)
 	case *arrow.Uint16Type:
-		return b.leaf(pq.Uint(16), convUint16)
+		return b.leaf(pq.Uint(16), convUint16, flatUint16)
 	case *arrow.Uint32Type:
-		return b.leaf(pq.Uint(32), convUint32)
+		return b.leaf(pq.Uint(32), convUint32, flatUint32)
 	case *arrow.Uint64Type:
-		return b.leaf(pq.Uint(64), convUint64)
+		return b.leaf(pq.Uint(64), convUint64, flatUint64)
 	case *arrow.Float16Type:
-		return b.leaf(pq.Leaf(pq.FloatType), convFloat16)
+		return b.leaf(pq.Leaf(pq.FloatType), convFloat16, flatFloat16)
 	case *arrow.Float32Type:
-		return b.leaf(pq.Leaf(pq.FloatType), convFloat32)
+		return b.leaf(pq.Leaf(pq.FloatType), convFloat32, flatFloat32)
 	case *arrow.Float64Type:
-		return b.leaf(pq.Leaf(pq.DoubleType), convFloat64)
+		return b.leaf(pq.Leaf(pq.DoubleType), convFloat64, flatFloat64)
 	case *arrow.StringType, *arrow.LargeStringType, *arrow.StringViewType:
-		return b.leaf(pq.String(), convBinaryLike)
+		return b.leaf(pq.String(), convBinaryLike, flatBinaryLike)
 	case *arrow.BinaryType, *arrow.LargeBinaryType, *arrow.BinaryViewType:
-		return b.leaf(pq.Leaf(pq.ByteArrayType), convBinaryLike)
+		return b.leaf(pq.Leaf(pq.ByteArrayType), convBinaryLike, flatBinaryLike)
 	case *arrow.FixedSizeBinaryType:
-		return b.leaf(pq.Leaf(pq.FixedLenByteArrayType(t.ByteWidth)), convFixedBinary)
+		return b.leaf(pq.Leaf(pq.FixedLenByteArrayType(t.ByteWidth)), convFixedBinary, flatFixedBinary)
 	case *arrow.Decimal128Type:
 		return b.decimal(int(t.Precision), int(t.Scale), 16)
 	case *arrow.Decimal256Type:
 		return b.decimal(int(t.Precision), int(t.Scale), 32)
 	case *arrow.Date32Type:
-		return b.leaf(pq.Date(), convDate32)
+		return b.leaf(pq.Date(), convDate32, flatDate32)
 	case *arrow.Date64Type:
-		return b.leaf(pq.Date(), convDate64)
+		return b.leaf(pq.Date(), convDate64, flatDate64)
 	case *arrow.TimestampType:
 		// A time zone makes an Arrow timestamp an instant: Parquet's
 		// isAdjustedToUTC=true. Without one it is a wall-clock (local) time.
 		adjusted := t.TimeZone != ""
 		switch t.Unit {
 		case arrow.Second:
-			return b.leaf(pq.TimestampAdjusted(pq.Millisecond, adjusted), convSecondsToMillis)
+			return b.leaf(pq.TimestampAdjusted(pq.Millisecond, adjusted), convSecondsToMillis, flatSecondsToMillis)
 		case arrow.Millisecond:
-			return b.leaf(pq.TimestampAdjusted(pq.Millisecond, adjusted), convInt64Like)
+			return b.leaf(pq.TimestampAdjusted(pq.Millisecond, adjusted), convInt64Like, flatInt64Like)
 		case arrow.Microsecond:
-			return b.leaf(pq.TimestampAdjusted(pq.Microsecond, adjusted), convInt64Like)
+			return b.leaf(pq.TimestampAdjusted(pq.Microsecond, adjusted), convInt64Like, flatInt64Like)
 		default:
-			return b.leaf(pq.TimestampAdjusted(pq.Nanosecond, adjusted), convInt64Like)
+			return b.leaf(pq.TimestampAdjusted(pq.Nanosecond, adjusted), convInt64Like, flatInt64Like)
 		}
 	case *arrow.Time32Type:
 		if t.Unit == arrow.Second {
-			return b.leaf(pq.Time(pq.Millisecond), convTime32SecondsToMillis)
+			return b.leaf(pq.Time(pq.Millisecond), convTime32SecondsToMillis, flatTime32SecondsToMillis)
 		}
-		return b.leaf(pq.Time(pq.Millisecond), convTime32)
+		return b.leaf(pq.Time(pq.Millisecond), convTime32, flatTime32)
 	case *arrow.Time64Type:
 		if t.Unit == arrow.Microsecond {
-			return b.leaf(pq.Time(pq.Microsecond), convInt64Like)
+			return b.leaf(pq.Time(pq.Microsecond), convInt64Like, flatInt64Like)
 		}
-		return b.leaf(pq.Time(pq.Nanosecond), convInt64Like)
+		return b.leaf(pq.Time(pq.Nanosecond), convInt64Like, flatInt64Like)
 	case *arrow.DurationType:
-		return b.leaf(pq.Int(64), convInt64Like)
+		return b.leaf(pq.Int(64), convInt64Like, flatInt64Like)
 	case *arrow.DictionaryType:
 		node, enc, err := b.typ(t.ValueType, rep)
 		if err != nil {
@@ -231,17 +234,17 @@ func (b *builder) decimal(precision, scale, width int) (pq.Node, encoder, error)
 	switch {
 	case precision <= 9:
 		if width == 16 {
-			return b.leaf(pq.Decimal(scale, precision, pq.Int32Type), convDecimal128ToInt32)
+			return b.leaf(pq.Decimal(scale, precision, pq.Int32Type), convDecimal128ToInt32, flatDecimal128ToInt32)
 		}
-		return b.leaf(pq.Decimal(scale, precision, pq.Int32Type), convDecimal256ToInt32)
+		return b.leaf(pq.Decimal(scale, precision, pq.Int32Type), convDecimal256ToInt32, flatDecimal256ToInt32)
 	case precision <= 18:
 		if width == 16 {
-			return b.leaf(pq.Decimal(scale, precision, pq.Int64Type), convDecimal128ToInt64)
+			return b.leaf(pq.Decimal(scale, precision, pq.Int64Type), convDecimal128ToInt64, flatDecimal128ToInt64)
 		}
-		return b.leaf(pq.Decimal(scale, precision, pq.Int64Type), convDecimal256ToInt64)
+		return b.leaf(pq.Decimal(scale, precision, pq.Int64Type), convDecimal256ToInt64, flatDecimal256ToInt64)
 	case width == 16:
-		return b.leaf(pq.Decimal(scale, precision, pq.FixedLenByteArrayType(16)), convDecimal128ToFixed)
+		return b.leaf(pq.Decimal(scale, precision, pq.FixedLenByteArrayType(16)), convDecimal128ToFixed, flatDecimal128ToFixed)
 	default:
-		return b.leaf(pq.Decimal(scale, precision, pq.FixedLenByteArrayType(32)), convDecimal256ToFixed)
+		return b.leaf(pq.Decimal(scale, precision, pq.FixedLenByteArrayType(32)), convDecimal256ToFixed, flatDecimal256ToFixed)
 	}
 }
