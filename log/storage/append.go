@@ -177,7 +177,7 @@ func (l *Log) writeBatches(data []byte, hs []header, now time.Time, cfg *Config)
 	}
 	first, last := hs[0].BaseOffset, hs[len(hs)-1].LastOffset()
 	seg := l.active()
-	if l.shouldRoll(seg, len(data), len(hs), first, last, now, cfg) {
+	if l.shouldRoll(seg, len(data), hs, first, last, now, cfg) {
 		if err := l.roll(first, now); err != nil {
 			return err
 		}
@@ -209,8 +209,8 @@ func (l *Log) writeBatches(data []byte, hs []header, now time.Time, cfg *Config)
 		}
 		return l.errf("write %s: %w", seg.name(), err)
 	}
-	if w.rollTs == 0 {
-		w.rollTs = now.UnixMilli()
+	if !w.roll.set {
+		w.roll.begin(appendMaxTimestamp(hs), now.UnixMilli(), cfg.SegmentMs, false)
 	}
 	var records int64
 	p := pos
@@ -261,7 +261,7 @@ func (l *Log) applyProducerState(data []byte, hs []header) {
 	}
 }
 
-func (l *Log) shouldRoll(seg *segment, n, batches int, first, last int64, now time.Time, cfg *Config) bool {
+func (l *Log) shouldRoll(seg *segment, n int, hs []header, first, last int64, now time.Time, cfg *Config) bool {
 	size := seg.size.Load()
 	w := seg.w
 	if last-seg.base > math.MaxUint32 || first < seg.base {
@@ -274,10 +274,10 @@ func (l *Log) shouldRoll(seg *segment, n, batches int, first, last int64, now ti
 	if size+int64(n) > limit {
 		return true
 	}
-	if cfg.SegmentMs > 0 && w.rollTs > 0 && now.UnixMilli()-w.rollTs >= cfg.SegmentMs.Milliseconds() {
+	if w.roll.due(now.UnixMilli(), appendMaxTimestamp(hs), cfg.SegmentMs) {
 		return true
 	}
-	if cfg.SegmentIndexBytes > 0 && len(w.idx)+batches*offsetEntrySize > cfg.SegmentIndexBytes {
+	if cfg.SegmentIndexBytes > 0 && len(w.idx)+len(hs)*offsetEntrySize > cfg.SegmentIndexBytes {
 		return true
 	}
 	return false

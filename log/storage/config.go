@@ -36,7 +36,7 @@ const Forever = time.Duration(math.MaxInt64)
 type Config struct {
 	SegmentBytes int64 // segment.bytes: roll when the active segment would exceed this
 	//lint:ignore ST1011 named for Kafka's segment.ms; the broker depends on this name
-	SegmentMs          time.Duration // segment.ms: roll when the active segment's first batch is older
+	SegmentMs          time.Duration // segment.ms: roll when the active segment is older, by record timestamps (segtime.go)
 	IndexIntervalBytes int           // index.interval.bytes: bytes between offset/time index entries
 	SegmentIndexBytes  int           // segment.index.bytes: max index file size; roll when full
 
@@ -330,7 +330,7 @@ var configEntries = func() []ConfigEntry {
 			},
 		},
 		msEntry("retention.ms", d.RetentionMs, -1,
-			"Delete closed segments whose newest record is older than this; -1 = keep forever.",
+			"Delete closed segments whose newest record is older than this (by record timestamps; a segment without timestamps by its file's modification time); -1 = keep forever.",
 			func(c *Config) *time.Duration { return &c.RetentionMs }),
 		{
 			Name: "segment.bytes", Default: strconv.FormatInt(d.SegmentBytes, 10), Type: "int",
@@ -353,7 +353,7 @@ var configEntries = func() []ConfigEntry {
 			},
 		},
 		msEntry("segment.ms", d.SegmentMs, 1,
-			"Roll to a new segment when the active one's first batch is this old, so retention and compaction can act on it.",
+			"Roll to a new segment once appended records' timestamps are this far past the active segment's first timestamp (as Kafka), or this much broker time has passed since its first append, so retention and compaction can act on it. Unusable timestamps (none, or more than segment.ms ahead of the broker) fall back to the broker's clock.",
 			func(c *Config) *time.Duration { return &c.SegmentMs }),
 		{
 			Name: "unclean.leader.election.enable", Default: "false", Type: "boolean",

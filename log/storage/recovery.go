@@ -122,9 +122,7 @@ func (l *Log) recover() error {
 		return err
 	}
 	act.w.f = f
-	if act.size.Load() > 0 {
-		act.w.rollTs = l.opt.Now().UnixMilli()
-	}
+	l.startRollClockFromFile(act, f, l.cfg.Load())
 	l.cache.pin(act, &handle{log: f})
 	l.segs.Store(&segs)
 

@@ -83,7 +83,7 @@ func (l *Log) maintainWriter(now time.Time, cfg *Config) error {
 		return err
 	}
 	seg := l.active()
-	if seg.size.Load() > 0 && cfg.SegmentMs > 0 && seg.w.rollTs > 0 && now.UnixMilli()-seg.w.rollTs >= cfg.SegmentMs.Milliseconds() {
+	if seg.size.Load() > 0 && seg.w.roll.due(now.UnixMilli(), -1, cfg.SegmentMs) {
 		if err := l.roll(seg.w.next, now); err != nil {
 			return err
 		}
@@ -106,7 +106,10 @@ func (l *Log) applyRetention(now time.Time, cfg *Config, wait bool) (int, error)
 	segs := l.segments()
 	nowMs := now.UnixMilli()
 	expired := func(s *segment) bool {
-		return cfg.RetentionMs >= 0 && s.maxTs.Load() >= 0 && nowMs-s.maxTs.Load() > cfg.RetentionMs.Milliseconds()
+		if cfg.RetentionMs < 0 || s.size.Load() == 0 {
+			return false
+		}
+		return nowMs-s.retentionTimestamp() > cfg.RetentionMs.Milliseconds()
 	}
 	if act := segs[len(segs)-1]; act.size.Load() > 0 && expired(act) {
 		l.wmu.Lock()

@@ -67,7 +67,7 @@ type segment struct {
 type segWriter struct {
 	f        *os.File
 	next     int64 // offset after the last batch
-	rollTs   int64 // ms: wall time of the first append (segment.ms); 0 while empty
+	roll     rollClock // segment.ms
 	sinceIdx int   // bytes appended since the last offset-index entry
 	idx      []byte
 	tidx     []byte

@@ -124,9 +124,7 @@ func (l *Log) truncateLocked(offset int64) error {
 		return err
 	}
 	seg.w.f = f
-	if seg.size.Load() > 0 {
-		seg.w.rollTs = l.opt.Now().UnixMilli()
-	}
+	l.startRollClockFromFile(seg, f, l.cfg.Load())
 	l.cache.pin(seg, &handle{log: f})
 	var ns []*segment
 	if !full {
