@@ -66,9 +66,9 @@ type segment struct {
 // segWriter is the active segment's writer-only state.
 type segWriter struct {
 	f        *os.File
-	next     int64 // offset after the last batch
+	next     int64     // offset after the last batch
 	roll     rollClock // segment.ms
-	sinceIdx int   // bytes appended since the last offset-index entry
+	sinceIdx int       // bytes appended since the last offset-index entry
 	idx      []byte
 	tidx     []byte
 	lastTsIx int64 // timestamp of the last time-index entry; -1 if none
