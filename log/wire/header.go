@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	kmsgsafe "github.com/sluicehq/sluice/log/wire/internal/kmsgsafe"
 )
 
 var (
@@ -81,7 +83,17 @@ func ParseHeader(frame []byte) (Header, []byte, error) {
 		h.ClientID = *id
 	}
 	if h.Flexible {
-		kmsg.SkipTags(&r)
+		// Not kmsg.SkipTags: it loops as many times as the count
+		// claims, even past the end of the input (a 5-byte count means
+		// billions of iterations). Every tag takes at least two bytes.
+		n := r.Uvarint()
+		if int64(n) > int64(len(r.Src)/2) {
+			return h, nil, fmt.Errorf("%w: %s v%d header claims %d tagged fields in %d bytes", ErrMalformedRequest, h.APIName(), h.Version, n, len(r.Src))
+		}
+		for ; n > 0; n-- {
+			r.Uvarint()
+			r.Span(int(r.Uvarint()))
+		}
 	}
 	if err := r.Complete(); err != nil {
 		return h, nil, fmt.Errorf("%w: %s v%d header: %v", ErrMalformedRequest, h.APIName(), h.Version, err)
@@ -103,6 +115,18 @@ func DecodeBody(h Header, body []byte) (kmsg.Request, error) {
 			ErrMalformedRequest, h.APIName(), h.Version, req.MaxVersion())
 	}
 	req.SetVersion(h.Version)
+	if h.Flexible {
+		// kmsg v1.15.0 loops over tagged fields as many times as the
+		// input claims, even past its end: a few bytes can cost minutes
+		// of CPU. Parse with the patched copy first (see
+		// internal/kmsgsafe/PATCHED.md); what it accepts, kmsg decodes
+		// along the same, terminating path.
+		check := kmsgsafe.RequestForKey(h.Key)
+		check.SetVersion(h.Version)
+		if err := check.(kmsgsafe.UnsafeReadFrom).UnsafeReadFrom(body); err != nil {
+			return nil, fmt.Errorf("%w: %s v%d body: %v", ErrMalformedRequest, h.APIName(), h.Version, err)
+		}
+	}
 	if err := req.ReadFrom(body); err != nil {
 		return nil, fmt.Errorf("%w: %s v%d body: %v", ErrMalformedRequest, h.APIName(), h.Version, err)
 	}

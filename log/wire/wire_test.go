@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -181,5 +182,37 @@ func TestApiVersionsResponseHeaderIsV0(t *testing.T) {
 	got2.SetVersion(9)
 	if err := got2.ReadFrom(out[9:]); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHeaderTagCountBounded: a header claiming billions of tagged fields is
+// refused at once instead of looping over them.
+func TestHeaderTagCountBounded(t *testing.T) {
+	frame := []byte("\x00\x01\x00\x10\xff\x00\x00\x00\x00\x00\xff\xff\xff\xff\x01\x00")
+	if _, _, err := ParseHeader(frame); !errors.Is(err, ErrMalformedRequest) {
+		t.Fatalf("huge header tag count: %v, want ErrMalformedRequest", err)
+	}
+}
+
+// TestBodyTagCountDoesNotSpin: a flexible body whose tagged-field count
+// claims 2^32-1 entries in 8 bytes is refused promptly (unpatched kmsg
+// would loop for minutes). The check is liveness with a wide margin, not a
+// timing measurement.
+func TestBodyTagCountDoesNotSpin(t *testing.T) {
+	frame := append([]byte{0, 3, 0, 12, 0, 0, 0, 1, 0xff, 0xff, 0}, // Metadata v12, header v2
+		0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x0f) // null topics, two bools, tag count 2^32-1
+	h, body, err := ParseHeader(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := DecodeBody(h, body); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrMalformedRequest) {
+			t.Fatalf("got %v, want ErrMalformedRequest", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("decoding an 8-byte body with a huge tag count did not finish within 30s")
 	}
 }
