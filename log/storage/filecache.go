@@ -31,21 +31,47 @@ func (h *handle) close() {
 	}
 }
 
-// fileCache bounds the file descriptors held for closed segments: an LRU of
-// handles shared by every Log of a Manager. The active segment's handle is
-// pinned outside the LRU.
+// fileCache bounds the file descriptors the engine keeps open (see
+// Options.MaxOpenFiles): open partitions reserve theirs (the directory
+// lock and the active segment, pinned outside the LRU), and handles of
+// closed segments, two descriptors each, live in an LRU shared by every
+// Log of a Manager that gets what is left, at least one handle.
 type fileCache struct {
-	mu      sync.Mutex
-	maxOpen int // handles, each holding two descriptors
-	lru     list.List
+	mu       sync.Mutex
+	maxFiles int // Options.MaxOpenFiles
+	reserved int // descriptors held outside the LRU
+	maxOpen  int // handles the LRU may hold
+	lru      list.List
 }
 
 func newFileCache(maxFiles int) *fileCache {
-	n := maxFiles / 2
-	if n < 1 {
-		n = 1
+	c := &fileCache{maxFiles: maxFiles}
+	c.resizeLocked()
+	return c
+}
+
+// Descriptors an open partition holds outside the LRU: its directory
+// lock and its active segment's .log.
+const partitionFiles = 2
+
+// reserve changes the descriptors held outside the LRU by n (an opened
+// or closed partition, a Manager's lock), evicting closed segments' handles
+// to stay within MaxOpenFiles. It reports whether this made the reserved
+// descriptors alone exceed MaxOpenFiles.
+func (c *fileCache) reserve(n int) (crossed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	was := c.reserved > c.maxFiles
+	c.reserved += n
+	c.resizeLocked()
+	for c.lru.Len() > c.maxOpen {
+		c.evictLocked(c.lru.Back())
 	}
-	return &fileCache{maxOpen: n}
+	return !was && c.reserved > c.maxFiles
+}
+
+func (c *fileCache) resizeLocked() {
+	c.maxOpen = max((c.maxFiles-c.reserved)/2, 1)
 }
 
 // acquire returns s's open handle, opening its files if needed, and the

@@ -32,7 +32,9 @@ type Log struct {
 	flushSem  chan struct{} // bounds background flushes running at once (shared by a Manager's logs)
 	metrics   *metrics
 	lock      *os.File // flock'd: one process per partition directory
-	cfg       atomic.Pointer[Config]
+
+	reservedFiles bool // partitionFiles are counted in the cache's budget
+	cfg           atomic.Pointer[Config]
 
 	maintMu sync.Mutex   // serializes retention, compaction, truncation, DeleteRecords; taken before wmu
 	wmu     sync.Mutex   // the writer
@@ -117,6 +119,11 @@ func openLog(dir string, cfg Config, opt Options, cache *fileCache, m *metrics, 
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	l.reservedFiles = true
+	if cache.reserve(partitionFiles) {
+		l.logger.Warn("storage: open partitions hold more file descriptors than MaxOpenFiles; closed segments now keep one cached handle and are reopened on reads",
+			"max_open_files", opt.MaxOpenFiles)
 	}
 	return l, nil
 }
@@ -422,6 +429,10 @@ func (l *Log) closeFiles() {
 	if l.lock != nil {
 		l.lock.Close()
 		l.lock = nil
+	}
+	if l.reservedFiles {
+		l.reservedFiles = false
+		l.cache.reserve(-partitionFiles)
 	}
 }
 

@@ -69,6 +69,7 @@ func OpenManager(dataDir string, opt Options) (*Manager, error) {
 		}
 	}
 	cache := newFileCache(opt.MaxOpenFiles)
+	cache.reserve(1) // the lock
 	m := &Manager{dataDir: dataDir, opt: opt, cache: cache, metrics: newMetrics(opt.Registerer, cache), lock: lock,
 		flushSem: make(chan struct{}, opt.MaxConcurrentFlushes), logs: map[TopicPartition]*Log{}}
 	if opt.Registerer != nil {

@@ -52,7 +52,7 @@ func newMetrics(reg prometheus.Registerer, cache *fileCache) *metrics {
 	all := []prometheus.Collector{m.appendBytes, m.appendBatches, m.appendRecords, m.appendRejected, m.duplicates,
 		m.fsyncSeconds, m.rolls, m.recoveryCut, m.segmentsDeleted, m.compactions, m.compactedBytes, m.corruptReads,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "storage", Name: "open_segment_handles",
-			Help: "Closed segments with open file handles (bounded by MaxOpenFiles/2)."}, func() float64 { return float64(cache.openCount()) }),
+			Help: "Closed segments with cached open file handles, two descriptors each (bounded by what MaxOpenFiles leaves after open partitions)."}, func() float64 { return float64(cache.openCount()) }),
 	}
 	for i, col := range all {
 		if err := reg.Register(col); err != nil {

@@ -1,9 +1,11 @@
 package storage
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 )
 
 // Options are engine-wide settings: the limits the engine enforces whatever
@@ -13,9 +15,22 @@ type Options struct {
 	// max.message.bytes says. It bounds memory per append and per recovery
 	// step. 0 means DefaultMaxBatchBytes.
 	MaxBatchBytes int32
-	// MaxOpenFiles caps the file handles kept open for closed (non-active)
-	// segments of one Manager (or one Log opened alone); they live in an LRU
-	// and are reopened on demand. 0 means DefaultMaxOpenFiles.
+	// MaxOpenFiles caps the file descriptors one Manager (or one Log
+	// opened alone) keeps open between calls. It counts: one for the
+	// Manager's directory lock; two per open partition (its directory
+	// lock and its active segment's .log), which are always held; and two
+	// per closed segment whose handle is cached (.log and .index), which
+	// get what is left, at least one handle, in an LRU, and are reopened
+	// on demand. Opening partitions shrinks the LRU; if the partitions
+	// alone exceed the limit a warning is logged and each read of a closed
+	// segment may reopen its files. Not counted, because they are
+	// short-lived and bounded by concurrency: temporary files of atomic
+	// writes, directories opened to fsync them, a time index opened by a
+	// timestamp lookup, compaction's output files, and the handle of a
+	// rolled segment whose background flush is in progress after it left
+	// the LRU. 0 means half the process's open-file limit (RLIMIT_NOFILE,
+	// which Go raises to the hard limit at start), or DefaultMaxOpenFiles
+	// if that cannot be read.
 	MaxOpenFiles int
 	// MaxDecompressedBytes caps the decompressed size of one batch when
 	// the engine must look inside (compaction, timestamp lookup), so a
@@ -73,7 +88,7 @@ func (o Options) withDefaults() Options {
 		o.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	if o.MaxOpenFiles <= 0 {
-		o.MaxOpenFiles = DefaultMaxOpenFiles
+		o.MaxOpenFiles = defaultMaxOpenFiles()
 	}
 	if o.ProducerIDExpiration == 0 {
 		o.ProducerIDExpiration = DefaultProducerIDExpiration
@@ -97,4 +112,14 @@ func (o Options) withDefaults() Options {
 		o.Now = time.Now
 	}
 	return o
+}
+
+// defaultMaxOpenFiles is half the process's open-file limit, leaving the
+// rest to network connections and everything else.
+func defaultMaxOpenFiles() int {
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		return DefaultMaxOpenFiles
+	}
+	return int(min(max(r.Cur/2, 64), 1<<20))
 }
