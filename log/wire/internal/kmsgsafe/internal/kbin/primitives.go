@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 vendored verbatim from franz-go kbin (see ../../PATCHED.md); kept identical to upstream.
+
 // Package kbin contains Kafka primitive reading and writing functions.
 package kbin
 
