@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -23,7 +24,7 @@ func TestServeYAMLConfigAndMetrics(t *testing.T) {
 	metrics := brokertest.FreePort(t)
 	cfg := writeConfig(t, "num.partitions: 3\nlog:\n  retention.ms: 60000\n")
 	yamlPath := strings.TrimSuffix(cfg, ".properties") + ".yaml"
-	if err := exec.Command("mv", cfg, yamlPath).Run(); err != nil {
+	if err := os.Rename(cfg, yamlPath); err != nil {
 		t.Fatal(err)
 	}
 	b := startBroker(t, "--config", yamlPath, "--metrics-listen", metrics)
