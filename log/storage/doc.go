@@ -29,18 +29,24 @@
 // the end of the batch, so assigning offsets rewrites only uncovered
 // fields; LogAppendTime topics also set the timestamp-type bit and max
 // timestamp, and the CRC is recomputed. Nothing on the append or read path
-// decodes records: validation uses the 61-byte header (lengths, magic, CRC,
-// record count, offset span), and reads copy byte ranges of whole batches.
+// decodes records (except appends to compacted topics, see Validation):
+// validation uses the 61-byte header (lengths, magic, CRC, record count,
+// offset span), and reads copy byte ranges of whole batches.
 //
 // # Durability model
 //
 // flush.messages=N fsyncs (fdatasync) the active segment once N records
 // have been appended since the last fsync; with 1, Append returns only
-// after its batch is on disk. flush.ms fsyncs from background maintenance.
-// Every roll fsyncs the finished segment, writes its index files and a
-// producer snapshot, and fsyncs the directory, so everything below the
-// active segment is always durable. Metadata files are replaced atomically
-// (write temporary, fsync, rename, fsync directory).
+// after its batch is on disk (and, for the first batch of a new segment,
+// the segment's directory entry). flush.ms fsyncs from background
+// maintenance. A roll does no fsync under the writer's lock, as in Kafka:
+// it creates the new segment and hands the finished one to a goroutine
+// owned by the Log (flush.go), which fsyncs its data, writes its index
+// files and the producer snapshot taken at the roll, and fsyncs the
+// directory; only then may the recovery point pass the segment. Until
+// then the segment's indexes stay in memory, and retention, truncation,
+// compaction and Close wait for (or skip) it. Metadata files are replaced
+// atomically (write temporary, fsync, rename, fsync directory).
 //
 // The recovery point is the offset below which everything was fsynced. On
 // open, segments wholly below the one holding the recovery point are
@@ -57,8 +63,18 @@
 // damaged on disk after recovery is reported, never served.
 //
 // A failed write is undone by truncating back to the last batch boundary;
-// a failed fsync marks the log failed (it refuses writes until reopened),
-// because after a failed fsync the page cache can no longer be trusted.
+// a failed fsync, or a failed background flush, marks the log failed (it
+// refuses writes with ErrLogFailed until reopened), because after a failed
+// fsync the page cache can no longer be trusted.
+//
+// # Validation
+//
+// On a compacted topic (cleanup.policy=compact) Append also decodes the
+// records of each produced batch (decompressing within
+// Options.MaxDecompressedBytes) and refuses a record without a key with
+// an InvalidRecordError naming it; the decoding checks the record count
+// and offset deltas of compressed batches too. Other topics never decode
+// records on append.
 //
 // Compaction writes its output as .cleaned files, fsyncs them, and then
 // atomically writes the cleaner-swap manifest naming the segments they
@@ -71,6 +87,7 @@
 // number of readers. Readers use an immutable snapshot of the segment
 // list, read only below a segment's published size, and hold a reference
 // on the file they read; they never take the writer's lock. Open file
-// handles of closed segments live in an LRU bounded by
-// Options.MaxOpenFiles, shared by all partitions of a Manager.
+// handles of closed segments live in an LRU shared by all partitions of a
+// Manager, bounded by what Options.MaxOpenFiles leaves after the
+// descriptors every open partition holds.
 package storage
