@@ -346,3 +346,25 @@ func sameFiles(t *testing.T, dirs []string) []string {
 	}
 	return keys(want)
 }
+
+func TestUnpackBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	bitmap := make([]byte, 64)
+	for i := range bitmap {
+		bitmap[i] = byte(rng.IntN(256))
+	}
+	var dst []bool
+	for range 500 {
+		off := rng.IntN(200)
+		n := rng.IntN(8*len(bitmap) - off)
+		dst = unpackBits(dst, bitmap, off, n)
+		if len(dst) != n {
+			t.Fatalf("off %d n %d: %d booleans", off, n, len(dst))
+		}
+		for i, got := range dst {
+			if want := bitmap[(off+i)/8]>>((off+i)%8)&1 == 1; got != want {
+				t.Fatalf("off %d n %d: bit %d = %v; want %v", off, n, i, got, want)
+			}
+		}
+	}
+}

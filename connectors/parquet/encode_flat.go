@@ -292,12 +292,40 @@ func (v *boolView) bulk(buf pq.ColumnBuffer, from, to int) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	v.scratch = v.scratch[:0]
-	for i := from; i < to; i++ {
-		v.scratch = append(v.scratch, bitutil.BitIsSet(v.bits, v.off+i))
-	}
+	v.scratch = unpackBits(v.scratch, v.bits, v.off+from, to-from)
 	_, err := w.WriteBooleans(v.scratch)
 	return true, err
+}
+
+// bitsOfByte[b] is the byte b as 8 booleans, least significant bit first
+// (Arrow's bit order).
+var bitsOfByte = func() (t [256][8]bool) {
+	for b := range t {
+		for k := range 8 {
+			t[b][k] = b>>k&1 == 1
+		}
+	}
+	return t
+}()
+
+// unpackBits returns bits [off, off+n) of bitmap as booleans, in dst's
+// space when it has room.
+func unpackBits(dst []bool, bitmap []byte, off, n int) []bool {
+	if cap(dst) < n {
+		dst = make([]bool, n)
+	}
+	dst = dst[:n]
+	i := 0
+	for ; i < n && (off+i)%8 != 0; i++ {
+		dst[i] = bitutil.BitIsSet(bitmap, off+i)
+	}
+	for ; i+8 <= n; i += 8 {
+		*(*[8]bool)(dst[i : i+8]) = bitsOfByte[bitmap[(off+i)/8]]
+	}
+	for ; i < n; i++ {
+		dst[i] = bitutil.BitIsSet(bitmap, off+i)
+	}
+	return dst
 }
 
 func (v *boolView) values(dst []pq.Value, from, to int, optional bool) []pq.Value {
@@ -371,10 +399,15 @@ func newBytesView[O int32 | int64](arr arrow.Array, offsets []O) (flatView, erro
 	if len(offsets) != arr.Len()+1 {
 		return nil, fmt.Errorf("%s array of %d rows has %d offsets", arr.DataType(), arr.Len(), len(offsets))
 	}
-	prev := O(0)
+	// Non-decreasing from a first offset >= 0 to a last one within the
+	// data: every row's slice is then in range.
+	if offsets[0] < 0 || int64(offsets[len(offsets)-1]) > int64(len(data)) {
+		return nil, fmt.Errorf("%s array has offsets %d..%d outside its %d bytes of data", arr.DataType(), offsets[0], offsets[len(offsets)-1], len(data))
+	}
+	prev := offsets[0]
 	for i, o := range offsets {
-		if o < prev && i > 0 || o < 0 || int64(o) > int64(len(data)) {
-			return nil, fmt.Errorf("%s array has offset %d at row %d (data is %d bytes)", arr.DataType(), o, i, len(data))
+		if o < prev {
+			return nil, fmt.Errorf("%s array has decreasing offsets at row %d", arr.DataType(), i)
 		}
 		prev = o
 	}

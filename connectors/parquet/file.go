@@ -74,6 +74,7 @@ type fileWriter struct {
 	lastOffset  int64
 	rows        int64
 	bytes       int64 // estimated input bytes, for reporting
+	size        int64 // of the committed file
 	rgRows      int64
 	rgBytes     int64
 }
@@ -133,10 +134,10 @@ func (fw *fileWriter) bind(rec arrow.Record) error {
 }
 
 // writeRows appends the rows of rec in runs (row index ranges [from, to))
-// whose records (for offsets and sizes) are recs. Rows are encoded column by
-// column in chunks; row groups are cut by row count and input bytes, never
-// by batch boundaries, so a retry produces the same file.
-func (fw *fileWriter) writeRows(rec arrow.Record, runs [][2]int, recs []connectors.Record) error {
+// whose records (for offsets) are recs and input sizes sizes. Rows are
+// encoded column by column in chunks; row groups are cut by row count and
+// input bytes, never by batch boundaries, so a retry produces the same file.
+func (fw *fileWriter) writeRows(rec arrow.Record, runs [][2]int, recs []connectors.Record, sizes []int64) error {
 	if err := fw.bind(rec); err != nil {
 		return err
 	}
@@ -144,20 +145,21 @@ func (fw *fileWriter) writeRows(rec arrow.Record, runs [][2]int, recs []connecto
 		for from := run[0]; from < run[1]; {
 			to, endOfGroup := from, false
 			limit := min(run[1], from+fw.opts.chunkRows)
-			for to < limit {
-				r := &recs[to]
-				size := int64(len(r.Key) + len(r.Value))
-				fw.rows++
-				fw.rgRows++
-				fw.bytes += size
-				fw.rgBytes += size
-				fw.lastOffset = r.Offset
+			rgRows, rgBytes, bytes := fw.rgRows, fw.rgBytes, int64(0)
+			for _, size := range sizes[from:limit] {
+				rgRows++
+				rgBytes += size
+				bytes += size
 				to++
-				if fw.rgRows >= fw.opts.rowGroupRows || fw.rgBytes >= fw.opts.rowGroupBytes {
+				if rgRows >= fw.opts.rowGroupRows || rgBytes >= fw.opts.rowGroupBytes {
 					endOfGroup = true
 					break
 				}
 			}
+			fw.rows += int64(to - from)
+			fw.bytes += bytes
+			fw.rgRows, fw.rgBytes = rgRows, rgBytes
+			fw.lastOffset = recs[to-1].Offset
 			for i, enc := range fw.encs {
 				if err := fw.writeColumn(i, enc, from, to); err != nil {
 					return err
@@ -243,6 +245,9 @@ func (fw *fileWriter) commit() error {
 	if err := fw.f.Sync(); err != nil {
 		fw.abort()
 		return fmt.Errorf("fsync %s: %w", fw.tmpPath, err)
+	}
+	if st, err := fw.f.Stat(); err == nil {
+		fw.size = st.Size()
 	}
 	if err := fw.f.Close(); err != nil {
 		fw.f = nil

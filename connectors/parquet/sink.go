@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,8 @@ type Sink struct {
 	log      *slog.Logger
 	parts    map[connectors.TopicPartition]*partitionState
 	dirCache dirCache
+	sizes    []int64 // input size of each row of the batch being written
+	metrics  *sinkMetrics
 }
 
 type partitionState struct {
@@ -119,6 +122,7 @@ func (s *Sink) Open(ctx context.Context, task connectors.TaskInfo, cfg connector
 		s.log = slog.Default()
 	}
 	s.parts = make(map[connectors.TopicPartition]*partitionState)
+	s.metrics = newSinkMetrics(task, s.log)
 	return nil
 }
 
@@ -186,6 +190,10 @@ func (s *Sink) state(tp connectors.TopicPartition) *partitionState {
 func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) error {
 	st := s.state(b.TopicPartition)
 	schema := b.Columns.Schema()
+	// Input sizes of the rows, filled in by the one pass over the records
+	// below, before any row is handed to a file.
+	sizes := slices.Grow(s.sizes[:0], len(b.Records))[:len(b.Records)]
+	s.sizes = sizes
 	var pending map[*fileWriter]*pendingRows
 	var last *fileWriter // the file of the previous row, and its runs
 	var lastRows *pendingRows
@@ -198,7 +206,7 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) erro
 		if fw == last {
 			last, lastRows = nil, nil
 		}
-		return fw.writeRows(b.Columns, p.runs, b.Records)
+		return fw.writeRows(b.Columns, p.runs, b.Records, sizes)
 	}
 	flushAll := func() error {
 		for _, fw := range st.order {
@@ -241,7 +249,7 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) erro
 				s.abort(st)
 				return err
 			}
-			if err := fw.commit(); err != nil {
+			if err := s.commitFile(fw); err != nil {
 				s.abort(st)
 				return err
 			}
@@ -292,9 +300,11 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) erro
 			last = fw
 		}
 		lastRows.add(i)
+		size := int64(len(rec.Key) + len(rec.Value))
+		sizes[i] = size
 		st.segLast = rec.Offset
 		st.segRecords++
-		st.segBytes += int64(len(rec.Key) + len(rec.Value))
+		st.segBytes += size
 	}
 	if err := flushAll(); err != nil {
 		s.abort(st)
@@ -312,9 +322,9 @@ func (s *Sink) shouldRoll(st *partitionState, us int64) bool {
 // commitSegment renames every open file of the partition into place.
 func (s *Sink) commitSegment(tp connectors.TopicPartition, st *partitionState) error {
 	for k, fw := range st.order {
-		if err := fw.commit(); err != nil {
+		if err := s.commitFile(fw); err != nil {
 			for _, rest := range st.order[k+1:] {
-				rest.abort()
+				s.discard(rest)
 			}
 			st.reset()
 			return fmt.Errorf("commit segment at offset %d: %w", st.segStart, err)
@@ -376,9 +386,31 @@ func (s *Sink) removeLeftovers(tp connectors.TopicPartition, st *partitionState)
 // from the last committed offset when the task restarts.
 func (s *Sink) abort(st *partitionState) {
 	for _, fw := range st.order {
-		fw.abort()
+		s.discard(fw)
 	}
 	st.reset()
+}
+
+// commitFile commits one file and records it in the metrics.
+func (s *Sink) commitFile(fw *fileWriter) error {
+	start := time.Now()
+	if err := fw.commit(); err != nil {
+		s.metrics.discarded.Inc()
+		return err
+	}
+	s.metrics.commit.Observe(time.Since(start).Seconds())
+	s.metrics.files.Inc()
+	s.metrics.rows.Add(float64(fw.rows))
+	s.metrics.bytes.Add(float64(fw.size))
+	return nil
+}
+
+// discard drops an open file (see fileWriter.abort).
+func (s *Sink) discard(fw *fileWriter) {
+	if fw.f != nil {
+		s.metrics.discarded.Inc()
+	}
+	fw.abort()
 }
 
 func (st *partitionState) reset() {

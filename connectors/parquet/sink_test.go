@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	pq "github.com/parquet-go/parquet-go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/connectors"
 	"github.com/sluicehq/sluice/connectors/schema"
@@ -636,4 +637,79 @@ func TestSinkScheduledRotation(t *testing.T) {
 		t.Fatalf("files after replay %v; want 1", got)
 	}
 	checkIDs(t, files, 0, 10)
+}
+
+// TestSinkMetrics: the sink publishes its series through the registerer
+// the worker gives it, labelled by connector.
+func TestSinkMetrics(t *testing.T) {
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	cfg, err := SinkSpec.Parse(map[string]string{KeyPath: dir, KeyPartitionBy: partitionByNone, KeyFlushSize: "4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSink()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := s.Open(context.Background(), connectors.TaskInfo{Connector: "pq-metrics", Logger: logger, Metrics: reg}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	tp := connectors.TopicPartition{Topic: "m", Partition: 0}
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	// 10 records: two segments of 4 committed, 2 rows left open.
+	if err := s.WriteColumns(context.Background(), []connectors.ColumnBatch{simpleBatch(t, tp, 0, 10, base)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	if err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		size += info.Size()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := gatherSeries(t, reg, "pq-metrics")
+	for name, want := range map[string]float64{
+		"sluice_parquet_sink_files_committed_total": 2,
+		"sluice_parquet_sink_rows_total":            8,
+		"sluice_parquet_sink_bytes_total":           float64(size),
+		"sluice_parquet_sink_files_discarded_total": 1,
+		"sluice_parquet_sink_commit_seconds":        2, // observations
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v; want %v", name, got[name], want)
+		}
+	}
+}
+
+// gatherSeries returns, by metric name, the value of the connector's
+// counters and the sample count of its histograms.
+func gatherSeries(t *testing.T, reg *prometheus.Registry, connector string) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() != "connector" || l.GetValue() != connector {
+					continue
+				}
+				switch {
+				case m.GetCounter() != nil:
+					out[mf.GetName()] = m.GetCounter().GetValue()
+				case m.GetHistogram() != nil:
+					out[mf.GetName()] = float64(m.GetHistogram().GetSampleCount())
+				}
+			}
+		}
+	}
+	return out
 }
