@@ -291,7 +291,9 @@ func benchSinkVsRaw[T any](b *testing.B, rows []T, batches []connectors.ColumnBa
 			files[1] = filepath.Join(dir, fmt.Sprintf("rows-%d.parquet", i))
 			writeRawRows(b, files[1], schema, prows)
 		}},
-		{"sink", func(i int) { files[2] = writeSink(b, filepath.Join(dir, fmt.Sprintf("sink-%d", i)), batches, pathColumnar) }},
+		{"sink", func(i int) {
+			files[2] = writeSink(b, filepath.Join(dir, fmt.Sprintf("sink-%d", i)), batches, pathColumnar)
+		}},
 	}
 	wall := make([]time.Duration, len(writers))
 	cpu := make([]time.Duration, len(writers))
