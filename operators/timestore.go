@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
+
+	"github.com/RaduBerinde/btreemap"
 
 	"github.com/sluicehq/sluice/engine/state"
 )
@@ -19,29 +22,54 @@ import (
 // store's observed stream time and emit progress) lives under 0x00 and is
 // changelogged like data, so a restored task resumes where the old one was.
 //
+// Every write goes to a write-back cache and reaches the raw store (and its
+// changelog) only when the task flushes, at the engine's commit: a window
+// updated a thousand times between commits costs one store write and one
+// changelog record, the raw store sees sorted batches instead of scattered
+// writes, and the state written is the state as of the commit, not of some
+// record in between (which would count replayed records twice after a
+// crash). Range reads merge the cache's dirty entries, kept ordered, with
+// the raw store, so they never force a flush. The cache is flushed early
+// only when it holds CacheMaxEntries entries.
+//
 // Entries older than observed-retention are invisible at once (reads filter
-// exactly) and physically dropped a segment at a time.
+// exactly) and physically dropped a segment at a time when the store
+// flushes.
 type timeStore[V any] struct {
 	tk        *Task
 	raw       state.KeyValueStore
 	vs        Serde[V]
 	segment   int64
 	retention int64
-	dropped   int64 // segments below this are deleted
+	dropped   int64 // segments at or below this are deleted
 
-	cached bool
-	cache  map[string]*kvEntry[V]
-	dirty  []string
-	max    int
+	// cache holds entries read or written since the last eviction, by raw
+	// key; dirty holds the written ones in raw-key order until the flush.
+	cache map[string]*tsEntry[V]
+	dirty *btreemap.BTreeMap[string, *tsEntry[V]]
+	max   int
 
 	bounds func(t, aux int64) (start, end int64)
 
 	observed int64 // largest timestamp this store's processor has seen
 	emitted  int64 // emit-on-close progress: windows ending at or before were emitted
+	highT    int64 // largest t written since open (t never exceeds observed in practice)
 	metaSet  bool
 
-	kbuf []byte
-	vbuf []byte
+	kbuf    []byte
+	vbuf    []byte
+	lo, hi  []byte
+	scratch []*tsEntry[V]
+	busy    bool // a range read is running (scratch in use)
+}
+
+// tsEntry is a cached entry; present=false caches an absence, or a pending
+// delete when dirty.
+type tsEntry[V any] struct {
+	key     string
+	v       V
+	present bool
+	dirty   bool
 }
 
 const (
@@ -59,7 +87,6 @@ type timeStoreDef[V any] struct {
 	name      string
 	vs        Serde[V]
 	retention int64
-	cached    bool
 	opts      storeOpts
 	// bounds maps a stored (t, aux) to the window it holds, for readers
 	// (nil for join buffers).
@@ -72,13 +99,18 @@ func (d *timeStoreDef[V]) spec() state.Spec {
 	return state.Spec{Name: d.name, Windowed: true, RetentionMs: d.retention, InMemory: d.opts.inMemory, Logged: !d.opts.noLog}
 }
 
+// minSegmentMs is the smallest segment. (Segments are part of the raw key
+// layout: changing it would orphan the entries of existing stores.)
+const minSegmentMs = 1000
+
 func (d *timeStoreDef[V]) open(tk *Task, raw state.KeyValueStore) (any, error) {
 	if d.vs == nil {
 		return nil, fmt.Errorf("store %q needs a value serde", d.name)
 	}
-	seg := max(d.retention/2, 1000)
-	s := &timeStore[V]{tk: tk, raw: raw, vs: d.vs, segment: seg, retention: d.retention, cached: d.cached, bounds: d.bounds,
-		cache: map[string]*kvEntry[V]{}, max: tk.cache, observed: NoTimestamp, emitted: NoTimestamp}
+	seg := max(d.retention/2, minSegmentMs)
+	s := &timeStore[V]{tk: tk, raw: raw, vs: d.vs, segment: seg, retention: d.retention, bounds: d.bounds,
+		cache: map[string]*tsEntry[V]{}, dirty: btreemap.New[string, *tsEntry[V]](16, strings.Compare), max: tk.cache,
+		observed: NoTimestamp, emitted: NoTimestamp, dropped: -1}
 	for _, m := range []struct {
 		k []byte
 		v *int64
@@ -94,6 +126,13 @@ func (d *timeStoreDef[V]) open(tk *Task, raw state.KeyValueStore) (any, error) {
 			*m.v = int64(binary.BigEndian.Uint64(b))
 		}
 	}
+	if s.observed == NoTimestamp && tk.streamTime != NoTimestamp {
+		// A store that starts empty (no changelog, or a new store in an
+		// old application) takes the task's restored stream time, so
+		// replayed records cannot reopen windows that closed before.
+		s.observed = tk.streamTime
+	}
+	s.highT = s.observed
 	tk.flushers = append(tk.flushers, s.flush)
 	return s, nil
 }
@@ -107,15 +146,20 @@ func (s *timeStore[V]) segOf(t int64) int64 {
 
 // rawKey encodes (key, t, aux) into buf.
 func (s *timeStore[V]) rawKey(buf, key []byte, t, aux int64) []byte {
-	buf = append(buf, tsData)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(s.segOf(t)))
-	buf = binary.AppendUvarint(buf, uint64(len(key)))
-	buf = append(buf, key...)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(t))
+	buf = s.segKey(buf, s.segOf(t), key, t)
 	return binary.BigEndian.AppendUint64(buf, uint64(aux))
 }
 
-// parseKey splits a raw data key; ok is false for malformed keys.
+// segKey encodes the prefix of key's entries in seg starting at t.
+func (s *timeStore[V]) segKey(buf []byte, seg int64, key []byte, t int64) []byte {
+	buf = append(buf, tsData)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(seg))
+	buf = binary.AppendUvarint(buf, uint64(len(key)))
+	buf = append(buf, key...)
+	return binary.BigEndian.AppendUint64(buf, uint64(t))
+}
+
+// parseTimeKey splits a raw data key; ok is false for malformed keys.
 func parseTimeKey(raw []byte) (key []byte, t, aux int64, ok bool) {
 	if len(raw) < 1+8+1+16 || raw[0] != tsData {
 		return nil, 0, 0, false
@@ -131,6 +175,14 @@ func parseTimeKey(raw []byte) (key []byte, t, aux int64, ok bool) {
 	return key, t, aux, true
 }
 
+// rawSeg is the segment of a raw data key (-1 for other keys).
+func rawSeg(k string) int64 {
+	if len(k) < 9 || k[0] != tsData {
+		return -1
+	}
+	return int64(binary.BigEndian.Uint64([]byte(k[1:9])))
+}
+
 // observe advances the store's stream time.
 func (s *timeStore[V]) observe(ts int64) error {
 	if ts > s.observed {
@@ -140,30 +192,22 @@ func (s *timeStore[V]) observe(ts int64) error {
 	return nil
 }
 
-// expire drops whole segments that fell out of retention.
-func (s *timeStore[V]) expire() error {
+// expire is called after each record. Expired entries are already
+// invisible to reads; the segments holding them are deleted at the next
+// flush, so a run of records costs one range delete, not one per segment.
+func (s *timeStore[V]) expire() error { return nil }
+
+// dropBelow is the first segment that may still hold live entries: every
+// segment before it is past retention.
+func (s *timeStore[V]) dropBelow() int64 {
 	if s.observed == NoTimestamp {
-		return nil
+		return 0
 	}
 	cutoff := s.observed - s.retention // entries with t < cutoff are dead
-	if seg := s.segOf(cutoff); cutoff > 0 && seg > s.dropped+1 {
-		// Keep the segment holding the cutoff; drop the ones before it.
-		if err := s.flush(); err != nil {
-			return err
-		}
-		lo := []byte{tsData}
-		hi := binary.BigEndian.AppendUint64([]byte{tsData}, uint64(seg))
-		if err := s.raw.DeleteRange(lo, hi); err != nil {
-			return fmt.Errorf("store %q: expire: %w", s.raw.Name(), err)
-		}
-		for k, e := range s.cache {
-			if !e.dirty && k[0] == tsData && int64(binary.BigEndian.Uint64([]byte(k[1:9]))) < seg {
-				delete(s.cache, k)
-			}
-		}
-		s.dropped = seg - 1
+	if cutoff <= 0 {
+		return 0
 	}
-	return nil
+	return s.segOf(cutoff)
 }
 
 func (s *timeStore[V]) setEmitted(end int64) {
@@ -173,135 +217,202 @@ func (s *timeStore[V]) setEmitted(end int64) {
 	}
 }
 
+// room evicts the whole cache (after a flush) when it is full.
+func (s *timeStore[V]) room() error {
+	if len(s.cache) < s.max {
+		return nil
+	}
+	if err := s.writeBack(false); err != nil {
+		return err
+	}
+	clear(s.cache)
+	return nil
+}
+
 // entry returns the cached entry for (key, t, aux), loading it on a miss.
-// Only cached stores use entry.
-func (s *timeStore[V]) entry(key []byte, t, aux int64) (string, *kvEntry[V], error) {
+func (s *timeStore[V]) entry(key []byte, t, aux int64) (*tsEntry[V], error) {
 	s.kbuf = s.rawKey(s.kbuf[:0], key, t, aux)
 	if e, ok := s.cache[string(s.kbuf)]; ok {
-		return "", e, nil
+		return e, nil
 	}
-	if len(s.cache) >= s.max {
-		if err := s.flush(); err != nil {
-			return "", nil, err
-		}
-		clear(s.cache)
+	if err := s.room(); err != nil {
+		return nil, err
 	}
-	e := &kvEntry[V]{}
+	e := &tsEntry[V]{key: string(s.kbuf)}
 	b, ok, err := s.raw.Get(s.kbuf)
 	if err != nil {
-		return "", nil, fmt.Errorf("store %q: get: %w", s.raw.Name(), err)
+		return nil, fmt.Errorf("store %q: get: %w", s.raw.Name(), err)
 	}
 	if ok {
 		v, err := s.vs.Deserialize(b)
 		if err != nil {
-			return "", nil, fmt.Errorf("store %q: value: %w", s.raw.Name(), err)
+			return nil, fmt.Errorf("store %q: value: %w", s.raw.Name(), err)
 		}
 		e.v, e.present = v, true
 	}
-	k := string(s.kbuf)
-	s.cache[k] = e
-	return k, e, nil
+	s.cache[e.key] = e
+	s.noteT(t)
+	return e, nil
 }
 
-func (s *timeStore[V]) markDirty(k string, e *kvEntry[V]) {
+// blind returns the cache entry for (key, t, aux) for an overwrite: on a
+// miss it is not read from the raw store.
+func (s *timeStore[V]) blind(key []byte, t, aux int64) (*tsEntry[V], error) {
+	s.kbuf = s.rawKey(s.kbuf[:0], key, t, aux)
+	if e, ok := s.cache[string(s.kbuf)]; ok {
+		return e, nil
+	}
+	if err := s.room(); err != nil {
+		return nil, err
+	}
+	e := &tsEntry[V]{key: string(s.kbuf)}
+	s.cache[e.key] = e
+	s.noteT(t)
+	return e, nil
+}
+
+func (s *timeStore[V]) noteT(t int64) {
+	if t > s.highT {
+		s.highT = t
+	}
+}
+
+func (s *timeStore[V]) markDirty(e *tsEntry[V]) {
 	if !e.dirty {
 		e.dirty = true
-		if k == "" {
-			k = string(s.kbuf)
-		}
-		s.dirty = append(s.dirty, k)
+		s.dirty.ReplaceOrInsert(e.key, e)
 	}
 }
 
 // getAny reads one entry even if it is past retention but not yet dropped.
 func (s *timeStore[V]) getAny(key []byte, t, aux int64) (V, bool, error) {
-	var zero V
-	if s.cached {
-		_, e, err := s.entry(key, t, aux)
-		if err != nil {
-			return zero, false, err
-		}
-		return e.v, e.present, nil
-	}
-	s.kbuf = s.rawKey(s.kbuf[:0], key, t, aux)
-	b, ok, err := s.raw.Get(s.kbuf)
-	if err != nil || !ok {
+	e, err := s.entry(key, t, aux)
+	if err != nil {
+		var zero V
 		return zero, false, err
 	}
-	v, err := s.vs.Deserialize(b)
-	if err != nil {
-		return zero, false, fmt.Errorf("store %q: value: %w", s.raw.Name(), err)
-	}
-	return v, true, nil
+	return e.v, e.present, nil
 }
 
-// put writes one entry (through the cache when cached).
+// put writes one entry.
 func (s *timeStore[V]) put(key []byte, t, aux int64, v V) error {
-	if s.cached {
-		k, e, err := s.entry(key, t, aux)
-		if err != nil {
-			return err
-		}
-		e.v, e.present = v, true
-		s.markDirty(k, e)
-		return nil
-	}
-	s.kbuf = s.rawKey(s.kbuf[:0], key, t, aux)
-	b, err := s.vs.Serialize(s.vbuf[:0], v)
+	e, err := s.blind(key, t, aux)
 	if err != nil {
-		return fmt.Errorf("store %q: value: %w", s.raw.Name(), err)
+		return err
 	}
-	s.vbuf = b
-	return s.raw.Put(s.kbuf, b)
+	e.v, e.present = v, true
+	s.markDirty(e)
+	return nil
 }
 
 // del deletes one entry.
 func (s *timeStore[V]) del(key []byte, t, aux int64) error {
-	if s.cached {
-		k, e, err := s.entry(key, t, aux)
-		if err != nil {
-			return err
-		}
-		var zero V
-		e.v, e.present = zero, false
-		s.markDirty(k, e)
-		return nil
+	e, err := s.blind(key, t, aux)
+	if err != nil {
+		return err
 	}
-	s.kbuf = s.rawKey(s.kbuf[:0], key, t, aux)
-	return s.raw.Delete(s.kbuf)
+	var zero V
+	e.v, e.present = zero, false
+	s.markDirty(e)
+	return nil
+}
+
+// iterate calls fn for every entry with a raw key in [lo, hi), merging the
+// cache's pending writes over the raw store, in raw-key order. fn must not
+// write to the store.
+func (s *timeStore[V]) iterate(lo, hi []byte, fn func(rk []byte, v V) bool) error {
+	// The pending entries in range go to a reused slice, unless this is a
+	// read nested in another one's callback.
+	var pend []*tsEntry[V]
+	if !s.busy {
+		s.busy = true
+		pend = s.scratch[:0]
+		defer func() {
+			clear(pend)
+			s.scratch = pend[:0]
+			s.busy = false
+		}()
+	}
+	if s.dirty.Len() > 0 {
+		s.dirty.AscendFunc(btreemap.GE(string(lo)), btreemap.LT(string(hi)), func(_ string, e *tsEntry[V]) bool {
+			pend = append(pend, e)
+			return true
+		})
+	}
+	var ferr error
+	stop := false
+	i := 0
+	// emitPending hands over pending entries ordered before rk (all of
+	// them when rk is nil); it reports whether rk itself is pending.
+	emitPending := func(rk []byte) (shadowed bool) {
+		for i < len(pend) && (rk == nil || pend[i].key < string(rk)) {
+			e := pend[i]
+			i++
+			if e.present && !fn([]byte(e.key), e.v) {
+				stop = true
+				return false
+			}
+		}
+		if rk != nil && i < len(pend) && pend[i].key == string(rk) {
+			e := pend[i]
+			i++
+			if e.present && !fn(rk, e.v) {
+				stop = true
+			}
+			return true
+		}
+		return false
+	}
+	err := s.raw.Range(lo, hi, func(rk, rv []byte) bool {
+		if len(pend) > 0 {
+			if emitPending(rk) || stop {
+				return !stop
+			}
+		}
+		v, err := s.vs.Deserialize(rv)
+		if err != nil {
+			ferr = fmt.Errorf("store %q: value at key %x: %w", s.raw.Name(), rk, err)
+			return false
+		}
+		if !fn(rk, v) {
+			stop = true
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("store %q: range: %w", s.raw.Name(), err)
+	}
+	if ferr != nil {
+		return ferr
+	}
+	if !stop {
+		emitPending(nil)
+	}
+	return nil
 }
 
 // fetch calls fn for key's live entries with from <= t <= to, ascending by
 // (t, aux). fn must not write to the store.
 func (s *timeStore[V]) fetch(key []byte, from, to int64, fn func(t, aux int64, v V) bool) error {
-	if s.cached {
-		if err := s.flush(); err != nil {
-			return err
-		}
-	}
 	if s.observed != NoTimestamp {
 		from = max(from, s.observed-s.retention)
 	}
+	to = min(to, max(s.observed, s.highT))
+	from = max(from, 0)
 	if from > to {
 		return nil
 	}
 	var ferr error
 	stop := false
-	lo := make([]byte, 0, len(key)+32)
-	hi := make([]byte, 0, len(key)+32)
 	for seg := s.segOf(from); seg <= s.segOf(to) && !stop; seg++ {
-		lo = s.segKey(lo[:0], seg, key, max(from, 0))
-		hi = s.segKey(hi[:0], seg, key, to)
-		hi = binary.BigEndian.AppendUint64(hi, math.MaxUint64)
-		err := s.raw.Range(lo, append(hi, 0), func(rk, rv []byte) bool {
+		s.lo = s.segKey(s.lo[:0], seg, key, from)
+		s.hi = s.segKey(s.hi[:0], seg, key, to)
+		s.hi = append(binary.BigEndian.AppendUint64(s.hi, math.MaxUint64), 0)
+		err := s.iterate(s.lo, s.hi, func(rk []byte, v V) bool {
 			_, t, aux, ok := parseTimeKey(rk)
 			if !ok {
 				ferr = fmt.Errorf("store %q: corrupt key %x", s.raw.Name(), rk)
-				return false
-			}
-			v, err := s.vs.Deserialize(rv)
-			if err != nil {
-				ferr = fmt.Errorf("store %q: value: %w", s.raw.Name(), err)
 				return false
 			}
 			if !fn(t, aux, v) {
@@ -320,15 +431,6 @@ func (s *timeStore[V]) fetch(key []byte, from, to int64, fn func(t, aux int64, v
 	return nil
 }
 
-// segKey encodes the prefix of key's entries in seg starting at t.
-func (s *timeStore[V]) segKey(buf []byte, seg int64, key []byte, t int64) []byte {
-	buf = append(buf, tsData)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(seg))
-	buf = binary.AppendUvarint(buf, uint64(len(key)))
-	buf = append(buf, key...)
-	return binary.BigEndian.AppendUint64(buf, uint64(t))
-}
-
 // scan calls fn for every live entry with from <= t <= to, any key, in
 // store order (segment, key, t).
 func (s *timeStore[V]) scan(from, to int64, fn func(key []byte, t, aux int64, v V) bool) error {
@@ -340,18 +442,14 @@ func (s *timeStore[V]) scan(from, to int64, fn func(key []byte, t, aux int64, v 
 
 // scanRaw is scan including entries past retention not yet dropped.
 func (s *timeStore[V]) scanRaw(from, to int64, fn func(key []byte, t, aux int64, v V) bool) error {
-	if s.cached {
-		if err := s.flush(); err != nil {
-			return err
-		}
-	}
+	to = min(to, max(s.observed, s.highT))
 	if from > to {
 		return nil
 	}
 	lo := binary.BigEndian.AppendUint64([]byte{tsData}, uint64(s.segOf(from)))
 	hi := binary.BigEndian.AppendUint64([]byte{tsData}, uint64(s.segOf(to)+1))
 	var ferr error
-	err := s.raw.Range(lo, hi, func(rk, rv []byte) bool {
+	err := s.iterate(lo, hi, func(rk []byte, v V) bool {
 		key, t, aux, ok := parseTimeKey(rk)
 		if !ok {
 			ferr = fmt.Errorf("store %q: corrupt key %x", s.raw.Name(), rk)
@@ -359,11 +457,6 @@ func (s *timeStore[V]) scanRaw(from, to int64, fn func(key []byte, t, aux int64,
 		}
 		if t < from || t > to {
 			return true
-		}
-		v, err := s.vs.Deserialize(rv)
-		if err != nil {
-			ferr = fmt.Errorf("store %q: value: %w", s.raw.Name(), err)
-			return false
 		}
 		return fn(key, t, aux, v)
 	})
@@ -373,29 +466,68 @@ func (s *timeStore[V]) scanRaw(from, to int64, fn func(key []byte, t, aux int64,
 	return ferr
 }
 
-func (s *timeStore[V]) flush() error {
-	for _, k := range s.dirty {
-		e := s.cache[k]
-		if e == nil || !e.dirty {
-			continue
-		}
+// flush runs between records (at the task's flush): it writes the pending
+// writes, drops expired segments and records the metadata.
+func (s *timeStore[V]) flush() error { return s.writeBack(true) }
+
+// writeBack writes the pending writes to the raw store in key order. With
+// expire (between records, when every window that closed has been emitted)
+// it skips writes already past retention, drops expired segments and
+// records the metadata; without (a cache eviction in the middle of a
+// record) it writes everything, since an emitter may still read a window
+// that has just closed.
+func (s *timeStore[V]) writeBack(expire bool) error {
+	below := int64(0)
+	if expire {
+		below = s.dropBelow()
+	}
+	var ferr error
+	s.dirty.AscendFunc(btreemap.Min[string](), btreemap.Max[string](), func(k string, e *tsEntry[V]) bool {
 		e.dirty = false
+		if rawSeg(k) < below {
+			return true // expired before it was ever written
+		}
 		if !e.present {
 			if err := s.raw.Delete([]byte(k)); err != nil {
-				return fmt.Errorf("store %q: delete: %w", s.raw.Name(), err)
+				ferr = fmt.Errorf("store %q: delete: %w", s.raw.Name(), err)
+				return false
 			}
-			continue
+			return true
 		}
 		b, err := s.vs.Serialize(s.vbuf[:0], e.v)
 		if err != nil {
-			return fmt.Errorf("store %q: value: %w", s.raw.Name(), err)
+			ferr = fmt.Errorf("store %q: value: %w", s.raw.Name(), err)
+			return false
 		}
 		s.vbuf = b
 		if err := s.raw.Put([]byte(k), b); err != nil {
-			return fmt.Errorf("store %q: put: %w", s.raw.Name(), err)
+			ferr = fmt.Errorf("store %q: put: %w", s.raw.Name(), err)
+			return false
 		}
+		return true
+	})
+	if ferr != nil {
+		// Entries not yet written stay dirty in the cache map but leave
+		// the ordered set; the task fails on this error anyway.
+		return ferr
 	}
-	s.dirty = s.dirty[:0]
+	s.dirty.Clear(true)
+	if !expire {
+		return nil
+	}
+	if below > s.dropped+1 {
+		lo := []byte{tsData}
+		hi := binary.BigEndian.AppendUint64([]byte{tsData}, uint64(below))
+		if err := s.raw.DeleteRange(lo, hi); err != nil {
+			return fmt.Errorf("store %q: expire: %w", s.raw.Name(), err)
+		}
+		for k := range s.cache {
+			if rawSeg(k) < below {
+				delete(s.cache, k)
+			}
+		}
+		s.dropped = below - 1
+	}
 	if s.metaSet {
 		s.metaSet = false
 		if err := s.raw.Put(metaObserved, binary.BigEndian.AppendUint64(nil, uint64(s.observed))); err != nil {

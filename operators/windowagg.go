@@ -101,7 +101,7 @@ func windowAgg[K, V, A any](w WindowedStream[K, V], init func() A, fn func(K, V,
 	ks := s.ks
 	switch ww := w.w.(type) {
 	case TimeWindows:
-		def := &timeStoreDef[A]{name: store, vs: aggSerde, retention: ww.size + grace, cached: true, opts: storeOptsOf(o),
+		def := &timeStoreDef[A]{name: store, vs: aggSerde, retention: ww.size + grace, opts: storeOptsOf(o),
 			bounds: func(t, _ int64) (int64, int64) { return t, t + ww.size }}
 		b.AddStore(def)
 		b.connectStore(n, store)
@@ -219,14 +219,14 @@ func timeWindowRecv[K, V, A any](tk *Task, ws *timeStore[A], w TimeWindows, ks S
 				tk.lateDropped++
 				continue
 			}
-			k, e, err := ws.entry(kb, start, 0)
+			e, err := ws.entry(kb, start, 0)
 			if err != nil {
 				tk.fail(err)
 				return
 			}
 			e.v = f.apply(r.Key, r.Value, e.v, e.present)
 			e.present = true
-			ws.markDirty(k, e)
+			ws.markDirty(e)
 			em.updated(r.Key, r.Timestamp, kb, start, 0, e.v)
 		}
 		em.closeUpTo(closeTime)
