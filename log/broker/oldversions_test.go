@@ -40,6 +40,12 @@ func TestOldClientVersions(t *testing.T) {
 		t.Fatalf("produce v2 with magic 1: error %d, want CORRUPT_MESSAGE", code)
 	}
 
+	pr.Acks = 2
+	pr.Topics[0].Partitions[0].Records = idempotentBatch(-1, -1, -1, "x")
+	if code := c.request(pr).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidRequiredAcks.Code {
+		t.Fatalf("acks=2: error %d, want INVALID_REQUIRED_ACKS", code)
+	}
+
 	jr := kmsg.NewPtrJoinGroupRequest()
 	jr.SetVersion(0)
 	jr.Group, jr.SessionTimeoutMillis, jr.ProtocolType = "oldg", 10000, "consumer"

@@ -20,6 +20,21 @@ func (c *conn) handleProduce(h wire.Header, r kmsg.Request) (kmsg.Response, erro
 	b := c.b
 	resp := kmsg.NewPtrProduceResponse()
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
+	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+		// Kafka answers every partition with INVALID_REQUIRED_ACKS.
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.InvalidRequiredAcks.Code
+				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil
+	}
 	failed := 0
 	var firstErr error
 	for i := range req.Topics {
