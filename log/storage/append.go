@@ -309,6 +309,7 @@ func (l *Log) roll(base int64, now time.Time) error {
 	var task *segmentFlush
 	if keepOld {
 		old.finishTimeIndex()
+		old.flushing.Store(true) // before unpin: an eviction must keep its indexes in memory
 		task = &segmentFlush{
 			seg:        old,
 			h:          l.cache.ref(old),

@@ -91,8 +91,12 @@ func (l *Log) runFlusher() {
 		fl.mu.Unlock()
 
 		l.flushSem <- struct{}{}
+		start := time.Now()
 		err := l.flushSegment(t)
 		<-l.flushSem
+		if err == nil {
+			l.metrics.segmentFlush.Observe(time.Since(start).Seconds())
+		}
 
 		fl.mu.Lock()
 		if err != nil {

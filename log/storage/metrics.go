@@ -24,6 +24,7 @@ type metrics struct {
 	compactions     prometheus.Counter
 	compactedBytes  prometheus.Counter
 	corruptReads    prometheus.Counter
+	segmentFlush    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, cache *fileCache) *metrics {
@@ -45,12 +46,14 @@ func newMetrics(reg prometheus.Registerer, cache *fileCache) *metrics {
 		compactions:    c("compactions_total", "Compaction passes completed."),
 		compactedBytes: c("compaction_removed_bytes_total", "Bytes removed by compaction."),
 		corruptReads:   c("corrupt_reads_total", "Reads refused because a stored batch failed its CRC."),
+		segmentFlush: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "sluice", Subsystem: "storage", Name: "segment_flush_seconds",
+			Help: "Time taken by the background flush of a rolled segment (data fsync, index files, producer snapshot, directory fsync).", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}),
 	}
 	if reg == nil {
 		return m
 	}
 	all := []prometheus.Collector{m.appendBytes, m.appendBatches, m.appendRecords, m.appendRejected, m.duplicates,
-		m.fsyncSeconds, m.rolls, m.recoveryCut, m.segmentsDeleted, m.compactions, m.compactedBytes, m.corruptReads,
+		m.fsyncSeconds, m.rolls, m.recoveryCut, m.segmentsDeleted, m.compactions, m.compactedBytes, m.corruptReads, m.segmentFlush,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "storage", Name: "open_segment_handles",
 			Help: "Closed segments with cached open file handles, two descriptors each (bounded by what MaxOpenFiles leaves after open partitions)."}, func() float64 { return float64(cache.openCount()) }),
 	}
@@ -100,6 +103,9 @@ func newMetrics(reg prometheus.Registerer, cache *fileCache) *metrics {
 	}
 	if v, ok := all[11].(prometheus.Counter); ok {
 		m.corruptReads = v
+	}
+	if v, ok := all[12].(prometheus.Histogram); ok {
+		m.segmentFlush = v
 	}
 	return m
 }
