@@ -338,3 +338,43 @@ func TestFailedFsyncFailsLog(t *testing.T) {
 		})
 	}
 }
+
+// TestEvictionKeepsIndexWhileFlushing: a rolled segment whose handle
+// leaves the file cache before its index file is written keeps its
+// in-memory index, so reads keep using it.
+func TestEvictionKeepsIndexWhileFlushing(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 16 << 10
+	cfg.IndexIntervalBytes = 256
+	bf := newBlockedFlush()
+	l, err := Open(t.TempDir(), cfg, Options{Logger: testLogger(t), MaxOpenFiles: 1, hooks: &testHooks{beforeSegmentFlush: bf.hook}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	defer close(bf.release)
+	var sent [][]byte
+	for l.SegmentCount() < 3 {
+		if err := appendUntilRoll(t, l, &sent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-bf.started
+	seg0 := l.segments()[0]
+	// Reading segment 1 takes the cache's only handle from segment 0.
+	if _, err := l.Read(l.segments()[1].base, 1, l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	l.cache.mu.Lock()
+	evicted := seg0.h == nil
+	l.cache.mu.Unlock()
+	if !evicted {
+		t.Fatal("segment 0's handle is still cached; the test did not evict it")
+	}
+	if seg0.idx.Load() == nil || len(*seg0.idx.Load()) == 0 {
+		t.Fatal("segment 0 lost its in-memory index while its index file is not written")
+	}
+	if got := readAll(t, l, 0); len(got) != len(sent) {
+		t.Fatalf("read %d batches, want %d", len(got), len(sent))
+	}
+}
