@@ -6,8 +6,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	kmsgsafe "github.com/sluicehq/sluice/log/wire/internal/kmsgsafe"
 )
 
 var (
@@ -115,18 +113,9 @@ func DecodeBody(h Header, body []byte) (kmsg.Request, error) {
 			ErrMalformedRequest, h.APIName(), h.Version, req.MaxVersion())
 	}
 	req.SetVersion(h.Version)
-	if h.Flexible {
-		// kmsg v1.15.0 loops over tagged fields as many times as the
-		// input claims, even past its end: a few bytes can cost minutes
-		// of CPU. Parse with the patched copy first (see
-		// internal/kmsgsafe/PATCHED.md); what it accepts, kmsg decodes
-		// along the same, terminating path.
-		check := kmsgsafe.RequestForKey(h.Key)
-		check.SetVersion(h.Version)
-		if err := check.(kmsgsafe.UnsafeReadFrom).UnsafeReadFrom(body); err != nil {
-			return nil, fmt.Errorf("%w: %s v%d body: %v", ErrMalformedRequest, h.APIName(), h.Version, err)
-		}
-	}
+	// kmsg is replaced in go.mod by third_party/kmsg, whose tagged-field
+	// loops stop at the end of input (upstream v1.15.0 loops as many times
+	// as a tag count claims: a few bytes could cost minutes of CPU).
 	if err := req.ReadFrom(body); err != nil {
 		return nil, fmt.Errorf("%w: %s v%d body: %v", ErrMalformedRequest, h.APIName(), h.Version, err)
 	}

@@ -30,10 +30,10 @@ import (
 	"context"
 	"sort"
 
-	"github.com/sluicehq/sluice/log/wire/internal/kmsgsafe/internal/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg/internal/kbin"
 )
 
-// (go:generate directive of the original removed: this is a patched copy.)
+//go:generate cp ../kbin/primitives.go internal/kbin/
 
 // Requestor issues requests. Notably, the kgo.Client and kgo.Broker implements
 // Requestor. All Requests in this package have a RequestWith function to have
