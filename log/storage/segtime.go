@@ -37,15 +37,15 @@ type rollClock struct {
 }
 
 // usableRollTs says whether a timestamp may drive segment.ms.
-func usableRollTs(ts, nowMs int64, segMs time.Duration) bool {
-	return ts >= 0 && ts <= nowMs+segMs.Milliseconds()
+func usableRollTs(ts, nowMs int64, segAge time.Duration) bool {
+	return ts >= 0 && ts <= nowMs+segAge.Milliseconds()
 }
 
 // begin starts the clock at the segment's first append (or, on open or
 // truncation, from its first batch).
-func (c *rollClock) begin(maxTs, nowMs int64, segMs time.Duration, reopened bool) {
+func (c *rollClock) begin(maxTs, nowMs int64, segAge time.Duration, reopened bool) {
 	c.set, c.firstAt = true, nowMs
-	if usableRollTs(maxTs, nowMs, segMs) {
+	if usableRollTs(maxTs, nowMs, segAge) {
 		c.start, c.byTs = maxTs, true
 		if reopened {
 			c.firstAt = maxTs // when the first append happened is not known
@@ -58,15 +58,15 @@ func (c *rollClock) begin(maxTs, nowMs int64, segMs time.Duration, reopened bool
 // due says whether the segment is segment.ms old: by the timestamps of
 // an append whose largest timestamp is appendTs (-1 for none, as from
 // Maintain), or by the broker's clock.
-func (c *rollClock) due(nowMs, appendTs int64, segMs time.Duration) bool {
-	if !c.set || segMs <= 0 {
+func (c *rollClock) due(nowMs, appendTs int64, segAge time.Duration) bool {
+	if !c.set || segAge <= 0 {
 		return false
 	}
-	ms := segMs.Milliseconds()
+	ms := segAge.Milliseconds()
 	if nowMs-max(c.start, c.firstAt) >= ms {
 		return true
 	}
-	return c.byTs && usableRollTs(appendTs, nowMs, segMs) && appendTs-c.start >= ms
+	return c.byTs && usableRollTs(appendTs, nowMs, segAge) && appendTs-c.start >= ms
 }
 
 // startRollClockFromFile starts seg's roll clock from its first batch
