@@ -47,11 +47,12 @@ type decoded struct {
 }
 
 // decode decodes rec (without its line terminator). atFileStart says the
-// record is the first of its file (the CSV header, when configured).
+// record is the first of its file (the CSV header, when configured). The
+// value may be a slice of rec, which the reader never overwrites.
 func (d *decoder) decode(rec []byte, atFileStart bool) (decoded, error) {
 	switch d.format {
 	case FormatText:
-		return decoded{value: append([]byte(nil), rec...)}, nil
+		return decoded{value: rec}, nil
 	case FormatCSV:
 		return d.decodeCSV(rec, atFileStart)
 	}
@@ -59,12 +60,12 @@ func (d *decoder) decode(rec []byte, atFileStart bool) (decoded, error) {
 	if len(line) == 0 {
 		return decoded{}, errSkip
 	}
-	if !json.Valid(line) {
+	if valid, _ := scanJSON(line); !valid {
 		var v any
 		err := json.Unmarshal(line, &v)
 		return decoded{}, fmt.Errorf("invalid JSON: %v", err)
 	}
-	out := decoded{value: append([]byte(nil), line...)}
+	out := decoded{value: line}
 	if d.keyField != "" {
 		k, err := jsonKey(line, d.keyField)
 		if err != nil {

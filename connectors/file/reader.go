@@ -50,7 +50,15 @@ func fingerprint(f *os.File, n int64) (uint32, int64, error) {
 	return crc32.ChecksumIEEE(buf[:m]), int64(m), nil
 }
 
-const readChunk = 64 << 10
+// The reader reads files in blocks of readBlock bytes and hands out
+// records as slices of them, without copying: a block is never written
+// again once records point into it (a new block is started instead), and
+// the garbage collector frees it when its records are gone. A read is not
+// started with less than minRead bytes of room left in the block.
+const (
+	readBlock = 1 << 20
+	minRead   = 64 << 10
+)
 
 // fileReader reads records from one open file.
 type fileReader struct {
@@ -60,7 +68,7 @@ type fileReader struct {
 	split  splitFunc
 	maxLen int
 
-	buf     []byte // bytes read but not yet consumed, from buf[start:]
+	buf     []byte // the current block: bytes read; unconsumed from buf[start:]
 	start   int
 	offset  int64 // file offset of buf[start]: the end of the last record
 	readOff int64 // file offset of the end of buf
@@ -94,7 +102,7 @@ func openReader(path string, split splitFunc, maxLen int) (*fileReader, os.FileI
 
 // seek positions the reader at offset (the start of a record).
 func (r *fileReader) seek(offset, line int64) {
-	r.buf, r.start = r.buf[:0], 0
+	r.buf, r.start = nil, 0 // records may still point into the old block
 	r.offset, r.readOff, r.line = offset, offset, line
 	r.needsHead = offset == 0
 	r.discard = false
@@ -116,12 +124,14 @@ func (e errTooLong) Error() string {
 
 // next returns the next complete record (without its line terminator) and
 // whether one was available. At EOF with final set, unterminated trailing
-// bytes count as the last record; otherwise they wait for more data.
+// bytes count as the last record; otherwise they wait for more data. The
+// record is a slice of the reader's block, which is never overwritten, so
+// it stays valid (and needs no copy); its capacity ends with it.
 func (r *fileReader) next(final bool) ([]byte, bool, error) {
 	for {
 		unread := r.buf[r.start:]
 		if n := r.split(unread); n >= 0 {
-			rec := unread[:n]
+			rec := unread[:n:n]
 			r.start += n
 			r.offset += int64(n)
 			r.line++
@@ -134,20 +144,18 @@ func (r *fileReader) next(final bool) ([]byte, bool, error) {
 		if len(unread) > r.maxLen {
 			// Drop what we have of the over-long record and skip to its end.
 			r.offset += int64(len(unread))
-			r.buf, r.start = r.buf[:0], 0
+			r.start = len(r.buf)
+			unread = nil
 			if !r.discard {
 				r.discard = true
 				return nil, false, errTooLong{r.maxLen}
 			}
 		}
-		if r.start > 0 {
-			r.buf = append(r.buf[:0], r.buf[r.start:]...)
-			r.start = 0
-		}
-		if cap(r.buf)-len(r.buf) < readChunk {
-			nb := make([]byte, len(r.buf), 2*cap(r.buf)+readChunk)
-			copy(nb, r.buf)
-			r.buf = nb
+		if cap(r.buf)-len(r.buf) < minRead {
+			// Start a new block with the partial record at its head.
+			nb := make([]byte, len(unread), max(readBlock, 2*len(unread)+minRead))
+			copy(nb, unread)
+			r.buf, r.start = nb, 0
 		}
 		n, err := r.f.ReadAt(r.buf[len(r.buf):cap(r.buf)], r.readOff)
 		r.buf = r.buf[:len(r.buf)+n]

@@ -1,7 +1,6 @@
 package file
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -33,17 +32,24 @@ type Sink struct {
 	nullStr    string
 	checkpoint string // path of the checkpoint file
 
-	f        *os.File
-	w        *bufio.Writer // buffers f; flushed before every fsync
-	size     int64         // bytes in the active file (buffered included)
+	f *os.File
+	// pend holds encoded lines not yet written to f. Write hands each
+	// batch to the file in one write call at its end (readers of the file
+	// see records as soon as they are written; they are durable at Flush).
+	pend     []byte
+	line     bytes.Buffer // one encoded value, reused
+	size     int64        // bytes in the active file (pending included)
 	opened   time.Time
 	seq      int // number of the next rotated file
 	offsets  connectors.Offsets
 	dirty    bool
-	buf      bytes.Buffer
 	wroteHdr bool
 	broken   bool
 }
+
+// maxPending bounds the bytes a Write collects before writing them to the
+// file, so a huge batch does not hold a huge buffer.
+const maxPending = 1 << 20
 
 var (
 	_ connectors.Sink        = (*Sink)(nil)
@@ -137,11 +143,7 @@ func (s *Sink) openActive() error {
 		return fmt.Errorf("file sink: %w", err)
 	}
 	s.f, s.size, s.opened = f, fi.Size(), time.Now()
-	if s.w == nil {
-		s.w = bufio.NewWriterSize(f, 256<<10)
-	} else {
-		s.w.Reset(f)
-	}
+	s.pend = s.pend[:0]
 	s.wroteHdr = s.size > 0
 	return nil
 }
@@ -234,25 +236,45 @@ func (s *Sink) StoredOffsets(ctx context.Context, partitions []connectors.TopicP
 
 // Write implements connectors.Sink. Values that cannot be written in the
 // format (not JSON for json, not an object for csv, a newline in text) are
-// refused with *connectors.RecordErrors; tombstones are skipped.
+// refused with *connectors.RecordErrors; tombstones are skipped. The batch
+// reaches the file (not yet fsynced) before Write returns.
 func (s *Sink) Write(ctx context.Context, batch []connectors.Record) error {
 	var refused connectors.RecordErrors
+	// Records come in runs of one partition: look its offset up once a run.
+	var (
+		tp      connectors.TopicPartition
+		next    int64 // next offset of tp not yet in the file
+		known   bool  // next is set
+		started bool
+	)
 	for i := range batch {
 		r := &batch[i]
-		tp := connectors.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-		if o, ok := s.offsets[tp]; ok && r.Offset < o {
+		if !started || r.Partition != tp.Partition || r.Topic != tp.Topic {
+			if known {
+				s.offsets[tp] = next
+			}
+			tp, started = connectors.TopicPartition{Topic: r.Topic, Partition: r.Partition}, true
+			next, known = s.offsets[tp]
+		}
+		if known && r.Offset < next {
 			continue // already in the file (redelivered after a retry)
 		}
 		if r.Value != nil {
-			s.buf.Reset()
-			if err := s.encode(&s.buf, r.Value); err != nil {
+			s.line.Reset()
+			if err := s.encode(&s.line, r.Value); err != nil {
 				refused.Add(i, err)
-			} else if err := s.append(s.buf.Bytes()); err != nil {
+			} else if err := s.append(s.line.Bytes()); err != nil {
 				return err
 			}
 		}
-		s.offsets[tp] = r.Offset + 1
+		next, known = r.Offset+1, true
 		s.dirty = true
+	}
+	if known {
+		s.offsets[tp] = next
+	}
+	if err := s.writePending(); err != nil {
+		return err
 	}
 	if s.maxAge > 0 && time.Since(s.opened) >= s.maxAge && s.size > 0 {
 		if err := s.rotate(); err != nil {
@@ -286,28 +308,45 @@ func (s *Sink) append(line []byte) error {
 // the file back to the checkpoint and the worker redelivers from there).
 var errBroken = errors.New("file sink: an earlier write failed; restart the task")
 
+// writeAll adds b to the pending bytes, writing them out when they pass
+// maxPending.
 func (s *Sink) writeAll(b []byte) error {
 	if s.broken {
 		return errBroken
 	}
-	n, err := s.w.Write(b)
-	s.size += int64(n)
-	s.wroteHdr = s.wroteHdr || n > 0
-	if err != nil {
-		s.broken = true
-		return fmt.Errorf("write %s: %w", s.path, err)
+	s.pend = append(s.pend, b...)
+	s.size += int64(len(b))
+	s.wroteHdr = s.wroteHdr || len(b) > 0
+	if len(s.pend) >= maxPending {
+		return s.writePending()
 	}
 	return nil
 }
 
-// sync writes the buffer out and fsyncs the file.
-func (s *Sink) sync() error {
+// writePending writes the pending bytes to the file.
+func (s *Sink) writePending() error {
 	if s.broken {
 		return errBroken
 	}
-	if err := s.w.Flush(); err != nil {
+	if len(s.pend) == 0 {
+		return nil
+	}
+	_, err := s.f.Write(s.pend)
+	if err != nil {
 		s.broken = true
 		return fmt.Errorf("write %s: %w", s.path, err)
+	}
+	if cap(s.pend) > 2*maxPending {
+		s.pend = nil // one huge record: do not keep its buffer
+	}
+	s.pend = s.pend[:0]
+	return nil
+}
+
+// sync writes the pending bytes out and fsyncs the file.
+func (s *Sink) sync() error {
+	if err := s.writePending(); err != nil {
+		return err
 	}
 	if err := s.f.Sync(); err != nil {
 		s.broken = true
@@ -390,12 +429,13 @@ func (s *Sink) encode(b *bytes.Buffer, value []byte) error {
 		return s.encodeCSV(b, value)
 	}
 	v := bytes.TrimSpace(value)
-	if !json.Valid(v) {
+	valid, lineBreak := scanJSON(v)
+	if !valid {
 		var x any
 		err := json.Unmarshal(v, &x)
 		return fmt.Errorf("value is not valid JSON: %v", err)
 	}
-	if bytes.ContainsAny(v, "\n\r") {
+	if lineBreak {
 		if err := json.Compact(b, v); err != nil {
 			return err
 		}

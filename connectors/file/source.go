@@ -160,11 +160,10 @@ func (s *Source) Poll(ctx context.Context) ([]connectors.Record, error) {
 		if len(out) >= s.batch {
 			break
 		}
-		recs, err := s.read(r, s.batch-len(out))
-		if err != nil {
+		var err error
+		if out, err = s.read(r, out); err != nil {
 			return nil, err
 		}
-		out = append(out, recs...)
 	}
 	s.reap()
 	if len(out) > 0 {
@@ -185,11 +184,15 @@ func (s *Source) Poll(ctx context.Context) ([]connectors.Record, error) {
 	return nil, nil
 }
 
-// read decodes up to max records from r; the last carries r's position.
-func (s *Source) read(r *fileReader, max int) ([]connectors.Record, error) {
+// read appends records decoded from r to out, up to batch.size in all; the
+// last from r carries r's position.
+func (s *Source) read(r *fileReader, out []connectors.Record) ([]connectors.Record, error) {
 	final := !s.tail || r.draining
-	out := make([]connectors.Record, 0, min(max, 1024))
-	for len(out) < max {
+	if out == nil {
+		out = make([]connectors.Record, 0, min(s.batch, 4096))
+	}
+	first := len(out)
+	for len(out) < s.batch {
 		startOff := r.offset
 		raw, ok, err := r.next(final)
 		var tooLong errTooLong
@@ -236,7 +239,7 @@ func (s *Source) read(r *fileReader, max int) ([]connectors.Record, error) {
 		}
 		out = append(out, connectors.Record{Key: d.key, Value: d.value, Schema: s.schema})
 	}
-	if len(out) > 0 {
+	if len(out) > first {
 		pos, err := s.position(r)
 		if err != nil {
 			return nil, err

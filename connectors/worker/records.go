@@ -89,9 +89,9 @@ func fromKgo(r *kgo.Record, cache *schemaCache) connectors.Record {
 	return rec
 }
 
-// toKgo converts a source record for producing.
-func toKgo(r *connectors.Record, defaultTopic string, cache *schemaCache) (*kgo.Record, error) {
-	kr := &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+// toKgo fills kr, a record to produce, from a source record.
+func toKgo(kr *kgo.Record, r *connectors.Record, defaultTopic string, cache *schemaCache) error {
+	*kr = kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
 	if kr.Topic == "" {
 		kr.Topic = defaultTopic
 	}
@@ -103,12 +103,12 @@ func toKgo(r *connectors.Record, defaultTopic string, cache *schemaCache) (*kgo.
 		if r.Schema != nil {
 			b, err := cache.encode(r.Schema)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: connectors.SchemaHeader, Value: b})
 		}
 	}
-	return kr, nil
+	return nil
 }
 
 func splitNonEmpty(s string) []string {

@@ -122,8 +122,14 @@ func (t *sinkTask) run(ctx context.Context) error {
 				break
 			}
 		}
+		// Take everything the client has buffered, so that it fetches the
+		// next data while the sink writes this (it does not fetch again
+		// for a partition until what it buffered is taken), and hand it to
+		// the sink in batches of at most max.poll.records. What the client
+		// buffers is bounded by its fetch limits (kgo.FetchMaxBytes,
+		// kgo.FetchMaxPartitionBytes).
 		pctx, cancel := context.WithTimeout(ctx, time.Until(t.lastFlush.Add(w.cfg.OffsetFlushInterval)))
-		fetches := cl.PollRecords(pctx, maxPoll)
+		fetches := cl.PollFetches(pctx)
 		cancel()
 		if fetches.IsClientClosed() {
 			break
@@ -132,20 +138,10 @@ func (t *sinkTask) run(ctx context.Context) error {
 			cl.AllowRebalance()
 			return e.fail("consume", err)
 		}
-		var batch []connectors.Record
 		if n := fetches.NumRecords(); n > 0 {
-			batch = make([]connectors.Record, 0, n)
-			fetches.EachRecord(func(r *kgo.Record) { batch = append(batch, fromKgo(r, w.schemas)) })
 			w.m.sinkRead.WithLabelValues(t.label()...).Add(float64(n))
 		}
-		dctx, dcancel := deliveryContext(ctx, w.cfg.ShutdownTimeout)
-		t.sinkMu.Lock()
-		err := t.deliver(dctx, batch)
-		if err == nil && time.Since(t.lastFlush) >= w.cfg.OffsetFlushInterval {
-			err = t.flushCommit(dctx)
-		}
-		t.sinkMu.Unlock()
-		dcancel()
+		err := t.deliverFetches(ctx, fetches.RecordIter(), maxPoll)
 		cl.AllowRebalance()
 		if err != nil {
 			return err
@@ -164,6 +160,34 @@ func (t *sinkTask) run(ctx context.Context) error {
 		return err
 	}
 	return ctx.Err()
+}
+
+// deliverFetches hands the polled records to the sink in batches of at most
+// maxPoll, flushing and committing whenever the flush interval has passed.
+// Everything polled is delivered, even when ctx ends (bounded by the
+// shutdown timeout), so a stop or pause never leaves polled records behind.
+func (t *sinkTask) deliverFetches(ctx context.Context, it *kgo.FetchesRecordIter, maxPoll int) error {
+	w := t.env.w
+	dctx, dcancel := deliveryContext(ctx, w.cfg.ShutdownTimeout)
+	defer dcancel()
+	for {
+		var batch []connectors.Record
+		for !it.Done() && len(batch) < maxPoll {
+			if batch == nil {
+				batch = make([]connectors.Record, 0, maxPoll)
+			}
+			batch = append(batch, fromKgo(it.Next(), w.schemas))
+		}
+		t.sinkMu.Lock()
+		err := t.deliver(dctx, batch)
+		if err == nil && time.Since(t.lastFlush) >= w.cfg.OffsetFlushInterval {
+			err = t.flushCommit(dctx)
+		}
+		t.sinkMu.Unlock()
+		if err != nil || it.Done() {
+			return err
+		}
+	}
 }
 
 // fetchError returns the first fetch error that is not the poll timeout or
@@ -251,8 +275,11 @@ func (t *sinkTask) deliver(ctx context.Context, batch []connectors.Record) error
 		return err
 	}
 	for i := range batch {
-		tp := connectors.TopicPartition{Topic: batch[i].Topic, Partition: batch[i].Partition}
-		t.written[tp] = batch[i].Offset + 1
+		r := &batch[i]
+		if i+1 < len(batch) && batch[i+1].Partition == r.Partition && batch[i+1].Topic == r.Topic {
+			continue // not the last of its run of one partition
+		}
+		t.written[connectors.TopicPartition{Topic: r.Topic, Partition: r.Partition}] = r.Offset + 1
 	}
 	e.w.m.sinkPut.WithLabelValues(t.label()...).Add(float64(len(batch) - len(refused)))
 	e.w.m.batchSeconds.WithLabelValues(e.connector, "sink").Observe(time.Since(start).Seconds())

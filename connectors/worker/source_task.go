@@ -31,23 +31,49 @@ type sourceTask struct {
 	topics map[string]bool // topics known to exist
 	label  []string
 
-	mu       sync.Mutex
-	batches  []*sourceBatch // produced, in poll order
-	stored   []*sourceBatch // positions being written, in order
-	inflight int            // records produced and not yet acknowledged
-	ready    chan struct{}  // signalled when a batch or position write completes
+	mu      sync.Mutex
+	batches []*sourceBatch // produced, in poll order
+	stored  []*sourceBatch // positions being written, in order
+	ready   chan struct{}  // signalled when a batch or position write completes
+
+	lastTopic string // the last destination topic checked to exist
 }
 
 // sourceBatch tracks one Poll's records through the pipeline.
 type sourceBatch struct {
 	start     time.Time
-	pending   int // records not yet acknowledged
-	written   int
-	errs      []error // produce failures, by record
-	topics    []string
+	records   []kgo.Record // what is produced: one allocation per batch
+	count     int          // records in the batch
+	pending   int          // records not yet acknowledged
+	failed    []produceFailure
 	positions []connectors.Position
 	posDone   bool
 	posErr    error
+}
+
+// produceFailure is a record the log did not take.
+type produceFailure struct {
+	topic string
+	err   error
+}
+
+// acked is the produce promise of every record of the batch.
+func (t *sourceTask) acked(b *sourceBatch) func(*kgo.Record, error) {
+	return func(r *kgo.Record, err error) {
+		t.mu.Lock()
+		if err != nil {
+			b.failed = append(b.failed, produceFailure{r.Topic, err})
+		}
+		b.pending--
+		done := b.pending == 0
+		if done {
+			b.records = nil // the log has them: let them go
+		}
+		t.mu.Unlock()
+		if done {
+			t.signal()
+		}
+	}
 }
 
 func (t *sourceTask) signal() {
@@ -188,15 +214,17 @@ func (t *sourceTask) poll(ctx context.Context) ([]connectors.Record, error) {
 	return recs, nil
 }
 
-// produce sends a batch's records without waiting for them.
+// produce sends a batch's records without waiting for them. The client
+// bounds what is buffered (kgo's MaxBufferedRecords and MaxBufferedBytes):
+// when the log falls behind, Produce blocks and so does the next Poll.
 func (t *sourceTask) produce(ctx context.Context, recs []connectors.Record) error {
 	e := &t.env
 	w := e.w
-	b := &sourceBatch{start: time.Now(), pending: len(recs), errs: make([]error, len(recs)), topics: make([]string, len(recs))}
-	krs := make([]*kgo.Record, len(recs))
+	defaultTopic := e.cfg.String(KeyTopic)
+	b := &sourceBatch{start: time.Now(), count: len(recs), pending: len(recs), records: make([]kgo.Record, len(recs))}
 	for i := range recs {
-		kr, err := toKgo(&recs[i], e.cfg.String(KeyTopic), w.schemas)
-		if err != nil {
+		kr := &b.records[i]
+		if err := toKgo(kr, &recs[i], defaultTopic, w.schemas); err != nil {
 			return e.fail(fmt.Sprintf("record %d: schema", i), err)
 		}
 		if kr.Topic == "" {
@@ -205,26 +233,14 @@ func (t *sourceTask) produce(ctx context.Context, recs []connectors.Record) erro
 		if err := t.ensureTopic(ctx, kr.Topic); err != nil {
 			return err
 		}
-		krs[i] = kr
-		b.topics[i] = kr.Topic
 	}
 	b.positions = latestPositions(recs)
 	t.mu.Lock()
 	t.batches = append(t.batches, b)
-	t.inflight += len(recs)
 	t.mu.Unlock()
-	for i, kr := range krs {
-		t.cl.Produce(ctx, kr, func(_ *kgo.Record, err error) {
-			t.mu.Lock()
-			b.errs[i] = err
-			b.pending--
-			t.inflight--
-			done := b.pending == 0
-			t.mu.Unlock()
-			if done {
-				t.signal()
-			}
-		})
+	promise := t.acked(b)
+	for i := range b.records {
+		t.cl.Produce(ctx, &b.records[i], promise)
 	}
 	return nil
 }
@@ -267,18 +283,14 @@ func (t *sourceTask) advance(ctx context.Context) error {
 		b := t.batches[0]
 		t.batches = t.batches[1:]
 		t.mu.Unlock()
-		for i, err := range b.errs {
-			if err == nil {
-				b.written++
-				continue
-			}
+		for _, f := range b.failed {
 			if !tolerate || ctx.Err() != nil {
-				return e.fail(fmt.Sprintf("produce to %s", b.topics[i]), err)
+				return e.fail(fmt.Sprintf("produce to %s", f.topic), f.err)
 			}
 			w.m.skipped.WithLabelValues(t.label...).Inc()
-			e.log.Warn("source record skipped: produce failed (errors.tolerance=all)", "topic", b.topics[i], "err", err)
+			e.log.Warn("source record skipped: produce failed (errors.tolerance=all)", "topic", f.topic, "err", f.err)
 		}
-		w.m.sourceWritten.WithLabelValues(t.label...).Add(float64(b.written))
+		w.m.sourceWritten.WithLabelValues(t.label...).Add(float64(b.count - len(b.failed)))
 		t.mu.Lock()
 		t.stored = append(t.stored, b)
 		t.mu.Unlock()
@@ -323,7 +335,11 @@ func (t *sourceTask) advance(ctx context.Context) error {
 // ensureTopic creates a destination topic the first time the task sees it,
 // with topic.creation.default.* settings, unless it exists.
 func (t *sourceTask) ensureTopic(ctx context.Context, topic string) error {
+	if topic == t.lastTopic {
+		return nil
+	}
 	if t.topics[topic] {
+		t.lastTopic = topic
 		return nil
 	}
 	e := &t.env
