@@ -62,6 +62,12 @@ func (b *Broker) loadTopics() error {
 				t.parts = append(t.parts, &partition{topic: r.Name, index: i, offline: fmt.Errorf("opening %s-%d: %w", r.Name, i, err)})
 				continue
 			}
+			// This node is the partition's only replica, so everything
+			// that survived recovery is committed: the checkpointed high
+			// watermark can lag the log end by a checkpoint interval after
+			// a crash, and acknowledged records must not stay invisible
+			// until the next produce moves it.
+			l.SetHighWatermark(l.LogEndOffset())
 			t.parts = append(t.parts, &partition{topic: r.Name, index: i, log: l})
 		}
 		b.topics.add(t)

@@ -3,7 +3,6 @@ package compat
 import (
 	"context"
 	"errors"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -117,14 +116,6 @@ func TestFranzGo(t *testing.T) { runScenario(t, "franz-go", franzGo) }
 // SIGKILL instead of stopped: acknowledged records and committed offsets
 // must survive a crash of the process.
 func TestFranzGoBrokerKilled(t *testing.T) {
-	if os.Getenv("SLUICE_COMPAT_KILL") == "" {
-		// Known broker bug, reported to the lead: after SIGKILL a partition
-		// reopens with the high watermark of its last checkpoint (often 0)
-		// instead of its log end, so acknowledged records stay invisible
-		// and a group's committed offsets are out of range until the next
-		// produce moves the watermark; consumers then reset and re-read.
-		t.Skip("skipped until the broker restores the high watermark after an unclean shutdown; set SLUICE_COMPAT_KILL=1 to run")
-	}
 	runScenarioWith(t, "franz-go-kill", franzGo, func(b *brokertest.Broker) {
 		b.Kill()
 		b.StartAgain()
