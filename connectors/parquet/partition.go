@@ -93,6 +93,12 @@ type dirCache struct {
 	valid      bool
 }
 
+// holds reports whether a row of topic with record time us goes to the
+// directory dir returned last.
+func (c *dirCache) holds(topic string, us int64) bool {
+	return c.valid && us >= c.start && us < c.end && topic == c.topic
+}
+
 func (c *dirCache) dir(p *partitioner, topic string, us int64) string {
 	if c.valid && us >= c.start && us < c.end && topic == c.topic {
 		return c.dirName

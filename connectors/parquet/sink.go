@@ -217,7 +217,8 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) erro
 		return nil
 	}
 	dirs := &s.dirCache
-	for i := range b.Records {
+	n := len(b.Records)
+	for i := 0; i < n; i++ {
 		rec := &b.Records[i]
 		t := times(i)
 		if st.open && s.shouldRoll(st, t) {
@@ -305,6 +306,24 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) erro
 		st.segLast = rec.Offset
 		st.segRecords++
 		st.segBytes += size
+		// The rows that follow mostly go to the same file with no roll:
+		// take them in a tight loop while that holds (same hour directory
+		// as this row, whose file is fw; no roll condition), and go back
+		// to the loop above at the first row that may do anything else.
+		for i+1 < n {
+			t := times(i + 1)
+			if !dirs.holds(b.Topic, t) || s.shouldRoll(st, t) {
+				break
+			}
+			i++
+			rec := &b.Records[i]
+			lastRows.add(i)
+			size := int64(len(rec.Key) + len(rec.Value))
+			sizes[i] = size
+			st.segLast = rec.Offset
+			st.segRecords++
+			st.segBytes += size
+		}
 	}
 	if err := flushAll(); err != nil {
 		s.abort(st)
