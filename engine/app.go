@@ -465,8 +465,13 @@ func (a *App) startPending(ctx context.Context) error {
 		ids = append(ids, id)
 	}
 	sortTaskIDs(ids)
+	streamTimes := a.committedStreamTimes(ctx, ids)
 	for _, id := range ids {
-		ts, err := a.startTask(ctx, id)
+		st, ok := streamTimes[id]
+		if !ok {
+			st = operators.NoTimestamp
+		}
+		ts, err := a.startTask(ctx, id, st)
 		if err != nil {
 			return fmt.Errorf("start task %v: %w", id, err)
 		}
@@ -532,7 +537,7 @@ func (a *App) commit(ctx context.Context, tss []*taskState) error {
 		return nil
 	}
 	var cerr error
-	a.client.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	a.client.CommitOffsetsSync(withStreamTimes(ctx, tss), offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			cerr = err
 			return

@@ -55,7 +55,7 @@ func (ts *taskState) lagGauge(a *App, topic string, p int32) prometheus.Gauge {
 
 // startTask opens a task's stores, restores them (from the local
 // checkpoint on, or from scratch) and builds its processors.
-func (a *App) startTask(ctx context.Context, id operators.TaskID) (*taskState, error) {
+func (a *App) startTask(ctx context.Context, id operators.TaskID, streamTime int64) (*taskState, error) {
 	label := id.String()
 	ts := &taskState{
 		id:      id,
@@ -90,6 +90,7 @@ func (a *App) startTask(ctx context.Context, id operators.TaskID) (*taskState, e
 		ReuseBuffers:    true,
 		Logger:          a.log,
 		CacheMaxEntries: a.cfg.CacheMaxEntries,
+		StreamTime:      streamTime,
 	})
 	if err != nil {
 		for _, s := range ts.stores {
@@ -108,7 +109,7 @@ func (a *App) startTask(ctx context.Context, id operators.TaskID) (*taskState, e
 		task.Close()
 		return nil, err
 	}
-	a.log.Info("task started", "task", label, "stores", len(ts.stores))
+	a.log.Info("task started", "task", label, "stores", len(ts.stores), "stream_time", streamTime)
 	return ts, nil
 }
 

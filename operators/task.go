@@ -81,6 +81,12 @@ type TaskConfig struct {
 	// cached between flushes so a hot key costs one store write and one
 	// changelog record per commit, not one per update.
 	CacheMaxEntries int
+	// StreamTime is the stream time the task had when its input position
+	// was last committed (the engine keeps it in the commit's metadata);
+	// the task resumes from it, so windows that closed before a restart
+	// stay closed and stream-time punctuations do not fire again. Zero or
+	// NoTimestamp: none (a new task).
+	StreamTime int64
 }
 
 // Task runs one sub-topology for one partition.
@@ -145,6 +151,9 @@ func (t *Topology) NewTask(sub int32, cfg TaskConfig) (*Task, error) {
 		stores:     map[string]*openStore{},
 		shared:     map[string]any{},
 		streamTime: NoTimestamp,
+	}
+	if cfg.StreamTime != 0 {
+		tk.streamTime = cfg.StreamTime
 	}
 	if tk.now == nil {
 		tk.now = time.Now

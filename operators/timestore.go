@@ -472,10 +472,10 @@ func (s *timeStore[V]) flush() error { return s.writeBack(true) }
 
 // writeBack writes the pending writes to the raw store in key order. With
 // expire (between records, when every window that closed has been emitted)
-// it skips writes already past retention, drops expired segments and
-// records the metadata; without (a cache eviction in the middle of a
-// record) it writes everything, since an emitter may still read a window
-// that has just closed.
+// it skips writes already past retention and drops expired segments;
+// without (a cache eviction in the middle of a record) it writes
+// everything, since an emitter may still read a window that has just
+// closed. The metadata goes with the data either way.
 func (s *timeStore[V]) writeBack(expire bool) error {
 	below := int64(0)
 	if expire {
@@ -512,10 +512,7 @@ func (s *timeStore[V]) writeBack(expire bool) error {
 		return ferr
 	}
 	s.dirty.Clear(true)
-	if !expire {
-		return nil
-	}
-	if below > s.dropped+1 {
+	if expire && below > s.dropped+1 {
 		lo := []byte{tsData}
 		hi := binary.BigEndian.AppendUint64([]byte{tsData}, uint64(below))
 		if err := s.raw.DeleteRange(lo, hi); err != nil {

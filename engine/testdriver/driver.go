@@ -30,6 +30,10 @@ type Config struct {
 	// OpenStore replaces the default in-memory stores (for example to
 	// test Pebble stores).
 	OpenStore func(spec state.Spec) (state.KeyValueStore, error)
+	// StreamTime starts every task at this stream time, as the engine
+	// does with the stream time committed with the offsets it resumes
+	// from: to test what a topology does after a restart (0: none).
+	StreamTime int64
 }
 
 // Driver runs one topology.
@@ -63,6 +67,7 @@ func New(topo *operators.Topology, cfg Config) (*Driver, error) {
 			Emit:            d.emit,
 			Now:             func() time.Time { return d.now },
 			CacheMaxEntries: cfg.CacheMaxEntries,
+			StreamTime:      cfg.StreamTime,
 		})
 		if err != nil {
 			d.Close()

@@ -1,0 +1,155 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/operators"
+)
+
+// A task's stream time (the largest record timestamp it has processed)
+// travels with its committed offsets, in the OffsetCommit metadata string
+// of each of its source partitions, as Kafka Streams does. On assignment a
+// task starts from the stream time that belongs to the offsets it resumes
+// from, so windows that had closed stay closed (replayed records for them
+// are dropped as late and nothing is emitted again), stream-time
+// punctuations do not fire again for past intervals, and TTLs keep
+// counting. Being part of the commit, it moves with the task to whichever
+// instance takes it over, and it is never ahead of or behind the input
+// position, which a sidecar file next to the local state could be.
+//
+// The encoding is Kafka Streams' TopicPartitionMetadata: base64 of a
+// version byte (1) and the time as a big-endian int64. Version 2 (Kafka
+// Streams 3.x, which appends processor metadata) is read too.
+
+const streamTimeVersion = 1
+
+// ErrStreamTimeMetadata is matched by errors decoding commit metadata.
+var ErrStreamTimeMetadata = errors.New("bad stream-time commit metadata")
+
+// encodeStreamTime is the commit metadata for stream time ts.
+func encodeStreamTime(ts int64) string {
+	var b [9]byte
+	b[0] = streamTimeVersion
+	binary.BigEndian.PutUint64(b[1:], uint64(ts))
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// DecodeStreamTime reads the stream time an application committed with
+// an offset (kadm's OffsetResponse.Metadata for its group, which is the
+// ApplicationID). ok is false (with a nil error) for metadata that is not
+// a stream time: empty, or what other clients commit by default (franz-go
+// commits the member id). Tools use it to show how far in event time each
+// task of an application has got.
+func DecodeStreamTime(md string) (ts int64, ok bool, err error) {
+	if md == "" {
+		return 0, false, nil
+	}
+	if len(md) > 4096 {
+		return 0, false, fmt.Errorf("%w: %d bytes", ErrStreamTimeMetadata, len(md))
+	}
+	b, err := base64.StdEncoding.DecodeString(md)
+	if err != nil || len(b) < 1 {
+		return 0, false, nil // not base64: some other client's metadata
+	}
+	switch b[0] {
+	case 1:
+		if len(b) != 9 {
+			return 0, false, fmt.Errorf("%w: version 1 needs 9 bytes, got %d", ErrStreamTimeMetadata, len(b))
+		}
+	case 2:
+		if len(b) < 9 {
+			return 0, false, fmt.Errorf("%w: version 2 needs at least 9 bytes, got %d", ErrStreamTimeMetadata, len(b))
+		}
+	default:
+		return 0, false, nil
+	}
+	ts = int64(binary.BigEndian.Uint64(b[1:9]))
+	if ts < 0 {
+		return 0, false, fmt.Errorf("%w: negative stream time %d", ErrStreamTimeMetadata, ts)
+	}
+	return ts, true, nil
+}
+
+// withStreamTimes returns ctx carrying a pre-commit hook that writes each
+// task's stream time into the metadata of its partitions' commits.
+func withStreamTimes(ctx context.Context, tss []*taskState) context.Context {
+	md := map[tp]string{}
+	for _, ts := range tss {
+		st := ts.task.StreamTime()
+		if st == operators.NoTimestamp || st < 0 {
+			continue
+		}
+		enc := encodeStreamTime(st)
+		for k := range ts.offsets {
+			md[k] = enc
+		}
+	}
+	if len(md) == 0 {
+		return ctx
+	}
+	return kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			for j := range t.Partitions {
+				p := &t.Partitions[j]
+				if s, ok := md[tp{t.Topic, p.Partition}]; ok {
+					p.Metadata = &s
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// committedStreamTimes reads the group's committed offsets and returns the
+// stream time each of ids had at its last commit (tasks without one are
+// absent). It retries briefly: on failure the tasks start without a stream
+// time, as a new application's do, which is logged.
+func (a *App) committedStreamTimes(ctx context.Context, ids []operators.TaskID) map[operators.TaskID]int64 {
+	out := map[operators.TaskID]int64{}
+	var last error
+	for attempt := 0; attempt < 5; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return out
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		offs, err := a.admin.FetchOffsets(ctx, a.cfg.ApplicationID)
+		if err == nil {
+			err = offs.Error()
+		}
+		if err != nil {
+			last = err
+			continue
+		}
+		for _, id := range ids {
+			for _, topic := range a.plan.subs[id.SubTopology].sources {
+				o, ok := offs.Lookup(topic, id.Partition)
+				if !ok || o.Err != nil {
+					continue
+				}
+				st, ok, err := DecodeStreamTime(o.Metadata)
+				if err != nil {
+					a.log.Warn("ignoring commit metadata", "task", id.String(), "topic", topic, "partition", id.Partition, "err", err)
+					continue
+				}
+				if cur, seen := out[id]; ok && (!seen || st > cur) {
+					out[id] = st
+				}
+			}
+		}
+		return out
+	}
+	a.log.Warn("could not read committed stream times; tasks start without one", "err", last)
+	return out
+}
