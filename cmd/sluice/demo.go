@@ -46,11 +46,11 @@ type demoOptions struct {
 	brokers      string
 	generateOnly bool
 	out          string
-	dataDir  string
-	pgDSN    string
-	seed     uint64
-	timeout  time.Duration
-	logLevel string
+	dataDir      string
+	pgDSN        string
+	seed         uint64
+	timeout      time.Duration
+	logLevel     string
 	// example-specific
 	sensors int
 	minutes int

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -64,7 +65,9 @@ func topicDescribeCmd(co *clientOptions) *cobra.Command {
 					Configs:     map[string]string{},
 				}
 				if d.ID != (kadm.TopicID{}) {
-					desc.ID = d.ID.String()
+					// Kafka prints topic IDs as URL-safe base64 without padding
+					// (Uuid.toString); kadm uses standard base64.
+					desc.ID = base64.RawURLEncoding.EncodeToString(d.ID[:])
 				}
 				cfgs, err := adm.DescribeTopicConfigs(rctx, name)
 				if err != nil {
