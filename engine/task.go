@@ -109,7 +109,11 @@ func (a *App) startTask(ctx context.Context, id operators.TaskID, streamTime int
 		task.Close()
 		return nil, err
 	}
-	a.log.Info("task started", "task", label, "stores", len(ts.stores), "stream_time", streamTime)
+	if streamTime != operators.NoTimestamp {
+		a.log.Info("task started", "task", label, "stores", len(ts.stores), "stream_time", time.UnixMilli(streamTime).UTC())
+	} else {
+		a.log.Info("task started", "task", label, "stores", len(ts.stores))
+	}
 	return ts, nil
 }
 
