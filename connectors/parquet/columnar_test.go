@@ -368,3 +368,30 @@ func TestUnpackBits(t *testing.T) {
 		}
 	}
 }
+
+// TestColumnarRefusesInconsistentArrays: an Arrow array whose offsets do
+// not fit its data is an error for the batch, not a panic.
+func TestColumnarRefusesInconsistentArrays(t *testing.T) {
+	offsets := memory.NewBufferBytes(arrow.Int32Traits.CastToBytes([]int32{0, 5, 3}))
+	data := memory.NewBufferBytes([]byte("abcde"))
+	bad := array.NewStringData(array.NewData(arrow.BinaryTypes.String, 2, []*memory.Buffer{nil, offsets, data}, nil, 0, 0))
+	negative := array.NewBinaryData(array.NewData(arrow.BinaryTypes.Binary, 2, []*memory.Buffer{nil,
+		memory.NewBufferBytes(arrow.Int32Traits.CastToBytes([]int32{-4, 2, 3})), data}, nil, 0, 0))
+	// (Arrow itself refuses arrays with too few values, or a last offset
+	// past the data.)
+	for name, arr := range map[string]arrow.Array{"decreasing offsets": bad, "negative offset": negative} {
+		t.Run(name, func(t *testing.T) {
+			s := arrow.NewSchema([]arrow.Field{{Name: "v", Type: arr.DataType()}}, nil)
+			rec := array.NewRecord(s, []arrow.Array{arr}, 2)
+			defer rec.Release()
+			sink := openSink(t, map[string]string{KeyPath: t.TempDir(), KeyPartitionBy: partitionByNone})
+			tp := connectors.TopicPartition{Topic: "bad", Partition: 0}
+			recs := []connectors.Record{{Offset: 0, Value: []byte("{}")}, {Offset: 1, Value: []byte("{}")}}
+			err := sink.WriteColumns(context.Background(), []connectors.ColumnBatch{{TopicPartition: tp, Columns: rec, Records: recs}})
+			if err == nil {
+				t.Fatal("WriteColumns accepted an inconsistent array")
+			}
+			t.Log(err)
+		})
+	}
+}

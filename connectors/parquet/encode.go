@@ -92,16 +92,24 @@ func (e *leafEncoder) bind(arr arrow.Array) error {
 	if ext, ok := arr.(array.ExtensionArray); ok {
 		arr = ext.Storage()
 	}
+	e.arr, e.get, e.view = arr, nil, nil
+	if e.top && e.flat != nil && !e.perValue {
+		view, err := e.flat(arr)
+		if err != nil {
+			return err
+		}
+		if view != nil {
+			// A top-level column is written in ranges, all through the
+			// view: no per-value getter is needed.
+			e.view = view
+			return nil
+		}
+	}
 	get, err := e.conv(arr)
 	if err != nil {
 		return err
 	}
-	e.arr, e.get, e.view = arr, get, nil
-	if e.top && e.flat != nil && !e.perValue {
-		if e.view, err = e.flat(arr); err != nil {
-			return err
-		}
-	}
+	e.get = get
 	return nil
 }
 
