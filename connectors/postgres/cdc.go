@@ -111,6 +111,7 @@ func (s *CDCSource) Open(ctx context.Context, task connectors.TaskInfo, cfg conn
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	registerMetrics(task, s.log)
 	c := cdcConfig{
 		slot:        cfg.String("slot.name"),
 		pub:         cfg.String("publication.name"),

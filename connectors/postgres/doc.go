@@ -91,8 +91,8 @@
 //
 // # Metrics
 //
-// Counters and gauges named sluice_postgres_* are registered with
-// Prometheus's default registry.
+// Counters and gauges named sluice_postgres_* are registered with the
+// task's TaskInfo.Metrics, so the worker serves them on its /metrics.
 //
 // # Tests and benchmarks
 //

@@ -2,13 +2,16 @@ package postgres
 
 import (
 	"errors"
+	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/connectors"
 )
 
-// Metrics of the PostgreSQL connectors, registered with Prometheus's default
-// registry (the SDK gives connectors no registry of their own; see the
-// package doc). Label values are connector names and table names, which come
+// Metrics of the PostgreSQL connectors, registered by each task with the
+// registerer the worker gives it (TaskInfo.Metrics), so they are served on
+// the worker's /metrics. Label values are connector names and table names, which come
 // from configuration, so their number is bounded by it.
 var (
 	sinkRows = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -37,13 +40,21 @@ var (
 	}, []string{"connector"})
 )
 
-func init() {
-	for _, c := range []prometheus.Collector{sinkRows, sinkRefused, sinkRetries, cdcChanges, cdcConfirmed, pollRows} {
-		if err := prometheus.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				panic(err) // a programming mistake in the definitions above
-			}
+// collectors are registered with every task's registerer.
+var collectors = []prometheus.Collector{sinkRows, sinkRefused, sinkRetries, cdcChanges, cdcConfirmed, pollRows}
+
+// registerMetrics registers the package's vectors with the task's
+// registerer (TaskInfo.Metrics: the worker serves it on /metrics). Tasks
+// share the vectors, so registering again is a no-op. A failure is logged,
+// never fatal: metrics must not stop the data.
+func registerMetrics(task connectors.TaskInfo, log *slog.Logger) {
+	for _, c := range collectors {
+		got, err := connectors.RegisterCollector(task.Metrics, c)
+		if err == nil && got != c {
+			err = errors.New("an equal collector from elsewhere is registered; these series will not be served")
+		}
+		if err != nil {
+			log.Warn("postgres connector metrics", "err", err)
 		}
 	}
 }

@@ -76,6 +76,7 @@ func (s *PollSource) Open(ctx context.Context, task connectors.TaskInfo, cfg con
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	registerMetrics(task, s.log)
 	var errs []connectors.FieldError
 	bad := func(field, msg string) { errs = append(errs, connectors.FieldError{Field: field, Message: msg}) }
 	table, query := cfg.String("table"), strings.TrimSpace(cfg.String("query"))

@@ -61,6 +61,7 @@ func (s *Sink) Open(ctx context.Context, task connectors.TaskInfo, cfg connector
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	registerMetrics(task, s.log)
 	s.tables = map[string]*table{}
 	if err := s.connect(ctx); err != nil {
 		return err
