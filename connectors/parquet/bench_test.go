@@ -232,12 +232,10 @@ func closeRaw(b *testing.B, f *os.File, close func() error) {
 	}
 }
 
-// writeSink writes the batches through the sink (default partitioning:
+// writeSink writes the batches through an open sink (default partitioning:
 // dt=/hour= by record time; the rows span 200s, one directory) and returns
 // the file it committed.
-func writeSink(b *testing.B, dir string, batches []connectors.ColumnBatch, path writePath) string {
-	s := openSink(b, benchSinkConfig(dir))
-	s.cfg.file.path = path
+func writeSink(b *testing.B, s *Sink, batches []connectors.ColumnBatch) string {
 	ctx := context.Background()
 	if err := s.WriteColumns(ctx, batches); err != nil {
 		b.Fatal(err)
@@ -283,11 +281,15 @@ func benchSinkVsRaw[T any](b *testing.B, rows []T, batches []connectors.ColumnBa
 	// its hour directory is made before timing (a new hour's directory is
 	// made, and its parent fsynced, once an hour, not once a file).
 	sinkRoot := func(i int) string { return filepath.Join(dir, fmt.Sprintf("sink-%d", i)) }
+	// The sink is opened once per task, not once per file: open it before
+	// timing too.
+	var sink *Sink
 	prepare := func(i int) {
 		hour := filepath.Join(sinkRoot(i), "bench", benchBase.Format("dt=2006-01-02"), benchBase.Format("hour=15"))
 		if err := os.MkdirAll(hour, 0o755); err != nil {
 			b.Fatal(err)
 		}
+		sink = openSink(b, benchSinkConfig(sinkRoot(i)))
 	}
 	writers := []struct {
 		name  string
@@ -302,7 +304,7 @@ func benchSinkVsRaw[T any](b *testing.B, rows []T, batches []connectors.ColumnBa
 			writeRawRows(b, files[1], schema, prows)
 		}},
 		{"sink", func(i int) {
-			files[2] = writeSink(b, sinkRoot(i), batches, pathColumnar)
+			files[2] = writeSink(b, sink, batches)
 		}},
 	}
 	wall := make([]time.Duration, len(writers))
@@ -406,7 +408,9 @@ func BenchmarkSinkOnly(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			dir := b.TempDir()
 			for i := 0; i < b.N; i++ {
-				writeSink(b, filepath.Join(dir, fmt.Sprint(i)), batches, c.path)
+				s := openSink(b, benchSinkConfig(filepath.Join(dir, fmt.Sprint(i))))
+				s.cfg.file.path = c.path
+				writeSink(b, s, batches)
 			}
 			b.ReportMetric(float64(benchRows*b.N)/b.Elapsed().Seconds(), "rows/s")
 		})
