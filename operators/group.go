@@ -45,7 +45,7 @@ func (g GroupedStream[K, V]) Count(opts ...Option) Table[K, int64] {
 
 // Reduce combines each key's values with fn (the first value stands alone).
 func (g GroupedStream[K, V]) Reduce(fn func(agg, value V) V, opts ...Option) Table[K, V] {
-	return aggregate(g, pReduce, nil, func(_ K, v V, agg V, first bool) V {
+	return aggregate(g, pReduce, nil, func(_ K, v V, _ int64, agg V, first bool) V {
 		if first {
 			return v
 		}
@@ -56,10 +56,19 @@ func (g GroupedStream[K, V]) Reduce(fn func(agg, value V) V, opts ...Option) Tab
 // Aggregate folds each key's values into an accumulator, starting from
 // init(). aggSerde encodes the accumulator in the store and changelog.
 func Aggregate[K, V, A any](g GroupedStream[K, V], init func() A, fn func(key K, value V, acc A) A, aggSerde Serde[A], opts ...Option) Table[K, A] {
-	return aggregate(g, pAggregate, init, func(k K, v V, a A, _ bool) A { return fn(k, v, a) }, aggSerde, opts)
+	return aggregate(g, pAggregate, init, func(k K, v V, _ int64, a A, _ bool) A { return fn(k, v, a) }, aggSerde, opts)
 }
 
-func aggregate[K, V, A any](g GroupedStream[K, V], prefix string, init func() A, fn func(K, V, A, bool) A, aggSerde Serde[A], opts []Option) Table[K, A] {
+// AggregateTimed is Aggregate with each record's timestamp (event time)
+// passed to fn, for accumulators that depend on time rather than on
+// arrival order: the first or last value by event time, a rate, the time
+// of the latest change. Records can arrive out of order; fn sees them in
+// arrival order with their own timestamps.
+func AggregateTimed[K, V, A any](g GroupedStream[K, V], init func() A, fn func(key K, value V, ts int64, acc A) A, aggSerde Serde[A], opts ...Option) Table[K, A] {
+	return aggregate(g, pAggregate, init, func(k K, v V, ts int64, a A, _ bool) A { return fn(k, v, ts, a) }, aggSerde, opts)
+}
+
+func aggregate[K, V, A any](g GroupedStream[K, V], prefix string, init func() A, fn func(K, V, int64, A, bool) A, aggSerde Serde[A], opts []Option) Table[K, A] {
 	b := g.s.b
 	o := collect(opts)
 	name := nameOr(o, prefix, b)
@@ -102,7 +111,7 @@ func aggregate[K, V, A any](g GroupedStream[K, V], prefix string, init func() A,
 			if first && init != nil {
 				e.v = init()
 			}
-			e.v = fn(r.Key, r.Value, e.v, first)
+			e.v = fn(r.Key, r.Value, r.Timestamp, e.v, first)
 			e.present, e.ts = true, tk.streamTime
 			kv.markDirty(kb, e)
 			out.process(Record[K, A]{Key: r.Key, Value: e.v, Timestamp: r.Timestamp, Headers: r.Headers, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})

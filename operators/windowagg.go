@@ -28,13 +28,13 @@ func (g GroupedStream[K, V]) WindowedBy(w Windows) WindowedStream[K, V] {
 // methods, because a method returning Table[Windowed[K], ...] would make Go
 // instantiate windows of windows without end.)
 func CountWindowed[K, V any](w WindowedStream[K, V], opts ...Option) Table[Windowed[K], int64] {
-	return windowAgg(w, func() int64 { return 0 }, func(_ K, _ V, n int64, _ bool) int64 { return n + 1 },
+	return windowAgg(w, func() int64 { return 0 }, func(_ K, _ V, _ int64, n int64, _ bool) int64 { return n + 1 },
 		func(_ K, a, b int64) int64 { return a + b }, Int64, opts)
 }
 
 // ReduceWindowed combines each key's values per window.
 func ReduceWindowed[K, V any](w WindowedStream[K, V], fn func(agg, value V) V, opts ...Option) Table[Windowed[K], V] {
-	return windowAgg(w, nil, func(_ K, v V, a V, first bool) V {
+	return windowAgg(w, nil, func(_ K, v V, _ int64, a V, first bool) V {
 		if first {
 			return v
 		}
@@ -45,35 +45,49 @@ func ReduceWindowed[K, V any](w WindowedStream[K, V], fn func(agg, value V) V, o
 // AggregateWindowed folds each key's values per window (tumbling, hopping or
 // sliding windows; sessions need a merger: AggregateSessions).
 func AggregateWindowed[K, V, A any](w WindowedStream[K, V], init func() A, fn func(key K, value V, acc A) A, aggSerde Serde[A], opts ...Option) Table[Windowed[K], A] {
+	return AggregateWindowedTimed(w, init, func(k K, v V, _ int64, a A) A { return fn(k, v, a) }, aggSerde, opts...)
+}
+
+// AggregateWindowedTimed is AggregateWindowed with each record's timestamp
+// passed to fn (see AggregateTimed). A sliding window's aggregate is folded
+// again from its buffered records when the window is created, each with
+// its own timestamp, so fn must not assume it sees records in time order.
+func AggregateWindowedTimed[K, V, A any](w WindowedStream[K, V], init func() A, fn func(key K, value V, ts int64, acc A) A, aggSerde Serde[A], opts ...Option) Table[Windowed[K], A] {
 	if _, ok := w.w.(SessionWindows); ok {
 		w.g.s.b.errorf("AggregateWindowed over session windows: use AggregateSessions, which takes a merger")
 	}
-	return windowAgg(w, init, func(k K, v V, a A, _ bool) A { return fn(k, v, a) }, nil, aggSerde, opts)
+	return windowAgg(w, init, func(k K, v V, ts int64, a A, _ bool) A { return fn(k, v, ts, a) }, nil, aggSerde, opts)
 }
 
 // AggregateSessions folds each key's values per session; merge combines the
 // accumulators of two sessions a new record bridges.
 func AggregateSessions[K, V, A any](w WindowedStream[K, V], init func() A, fn func(key K, value V, acc A) A, merge func(key K, a, b A) A, aggSerde Serde[A], opts ...Option) Table[Windowed[K], A] {
+	return AggregateSessionsTimed(w, init, func(k K, v V, _ int64, a A) A { return fn(k, v, a) }, merge, aggSerde, opts...)
+}
+
+// AggregateSessionsTimed is AggregateSessions with each record's timestamp
+// passed to fn (see AggregateTimed).
+func AggregateSessionsTimed[K, V, A any](w WindowedStream[K, V], init func() A, fn func(key K, value V, ts int64, acc A) A, merge func(key K, a, b A) A, aggSerde Serde[A], opts ...Option) Table[Windowed[K], A] {
 	if _, ok := w.w.(SessionWindows); !ok {
 		w.g.s.b.errorf("AggregateSessions needs session windows, got %T", w.w)
 	}
-	return windowAgg(w, init, func(k K, v V, a A, _ bool) A { return fn(k, v, a) }, merge, aggSerde, opts)
+	return windowAgg(w, init, func(k K, v V, ts int64, a A, _ bool) A { return fn(k, v, ts, a) }, merge, aggSerde, opts)
 }
 
 type windowFn[K, V, A any] struct {
 	init  func() A
-	agg   func(K, V, A, bool) A
+	agg   func(K, V, int64, A, bool) A
 	merge func(K, A, A) A
 }
 
-func (f windowFn[K, V, A]) apply(k K, v V, a A, present bool) A {
+func (f windowFn[K, V, A]) apply(k K, v V, ts int64, a A, present bool) A {
 	if !present && f.init != nil {
 		a = f.init()
 	}
-	return f.agg(k, v, a, !present)
+	return f.agg(k, v, ts, a, !present)
 }
 
-func windowAgg[K, V, A any](w WindowedStream[K, V], init func() A, fn func(K, V, A, bool) A, merge func(K, A, A) A, aggSerde Serde[A], opts []Option) Table[Windowed[K], A] {
+func windowAgg[K, V, A any](w WindowedStream[K, V], init func() A, fn func(K, V, int64, A, bool) A, merge func(K, A, A) A, aggSerde Serde[A], opts []Option) Table[Windowed[K], A] {
 	b := w.g.s.b
 	o := collect(opts)
 	prefix := pWinAgg
@@ -224,7 +238,7 @@ func timeWindowRecv[K, V, A any](tk *Task, ws *timeStore[A], w TimeWindows, ks S
 				tk.fail(err)
 				return
 			}
-			e.v = f.apply(r.Key, r.Value, e.v, e.present)
+			e.v = f.apply(r.Key, r.Value, r.Timestamp, e.v, e.present)
 			e.present = true
 			ws.markDirty(e)
 			em.updated(r.Key, r.Timestamp, kb, start, 0, e.v)
@@ -286,7 +300,7 @@ func slidingRecv[K, V, A any](tk *Task, ws *timeStore[A], rs *timeStore[V], w Sl
 			if x.end == ts {
 				own = true
 			}
-			a := f.apply(r.Key, r.Value, x.a, true)
+			a := f.apply(r.Key, r.Value, r.Timestamp, x.a, true)
 			if err := ws.put(kb, x.end, 0, a); err != nil {
 				tk.fail(err)
 				return
@@ -296,8 +310,8 @@ func slidingRecv[K, V, A any](tk *Task, ws *timeStore[A], rs *timeStore[V], w Sl
 		if !own {
 			var a A
 			present := false
-			if err := rs.fetch(kb, ts-w.size, ts, func(_, _ int64, v V) bool {
-				a = f.apply(r.Key, v, a, present)
+			if err := rs.fetch(kb, ts-w.size, ts, func(t, _ int64, v V) bool {
+				a = f.apply(r.Key, v, t, a, present)
 				present = true
 				return true
 			}); err != nil {
@@ -372,7 +386,7 @@ func sessionRecv[K, V, A any](tk *Task, ws *timeStore[A], w SessionWindows, ks S
 			}
 			em.removed(r.Key, r.Timestamp, s.start, s.end)
 		}
-		a = f.apply(r.Key, r.Value, a, present)
+		a = f.apply(r.Key, r.Value, r.Timestamp, a, present)
 		if err := ws.put(kb, end, start, a); err != nil {
 			tk.fail(err)
 			return

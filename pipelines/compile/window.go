@@ -29,7 +29,9 @@ func (c *compiler) window(f flow, w *pipelines.WindowStep, name string) flow {
 	n := len(specs)
 	errs := c.errs
 	init := func() *agg.State { return agg.New(specs) }
-	fold := func(_ string, v Value, acc *agg.State) *agg.State {
+	// fold gets each record's event time, so first and last follow event
+	// time, not arrival order.
+	fold := func(_ string, v Value, ts int64, acc *agg.State) *agg.State {
 		if v == nil {
 			return acc
 		}
@@ -49,7 +51,7 @@ func (c *compiler) window(f flow, w *pipelines.WindowStep, name string) flow {
 			vals = append(vals, x)
 		}
 		vms.Put(m)
-		if err := acc.Add(vals, 0); err != nil {
+		if err := acc.Add(vals, ts); err != nil {
 			errs.record(&RecordError{Where: w.Pos, Step: "window step", Err: err})
 		}
 		return acc
@@ -72,14 +74,14 @@ func (c *compiler) window(f flow, w *pipelines.WindowStep, name string) flow {
 	var table operators.Table[operators.Windowed[string], *agg.State]
 	switch w.Type {
 	case pipelines.Tumbling:
-		table = operators.AggregateWindowed(g.WindowedBy(operators.Tumbling(w.Size).Grace(w.Grace)), init, fold, stateSerde, opts...)
+		table = operators.AggregateWindowedTimed(g.WindowedBy(operators.Tumbling(w.Size).Grace(w.Grace)), init, fold, stateSerde, opts...)
 	case pipelines.Hopping:
-		table = operators.AggregateWindowed(g.WindowedBy(operators.Hopping(w.Size, w.Advance).Grace(w.Grace)), init, fold, stateSerde, opts...)
+		table = operators.AggregateWindowedTimed(g.WindowedBy(operators.Hopping(w.Size, w.Advance).Grace(w.Grace)), init, fold, stateSerde, opts...)
 	case pipelines.Sliding:
-		table = operators.AggregateWindowed(g.WindowedBy(operators.Sliding(w.Size).Grace(w.Grace)), init, fold, stateSerde, opts...)
+		table = operators.AggregateWindowedTimed(g.WindowedBy(operators.Sliding(w.Size).Grace(w.Grace)), init, fold, stateSerde, opts...)
 	case pipelines.Session:
 		merge := func(_ string, a, b *agg.State) *agg.State { a.Merge(b); return a }
-		table = operators.AggregateSessions(g.WindowedBy(operators.Session(w.Gap).Grace(w.Grace)), init, fold, merge, stateSerde, opts...)
+		table = operators.AggregateSessionsTimed(g.WindowedBy(operators.Session(w.Gap).Grace(w.Grace)), init, fold, merge, stateSerde, opts...)
 	}
 	names := make([]string, n)
 	for i, a := range w.Aggs {

@@ -125,3 +125,50 @@ sinks: {out: sessions}
 		`v {"key":"v","window_start":"2026-11-22T00:00:00Z","window_end":"2026-11-22T00:03:00Z","pages":2,"last_page":"b"}`,
 	})
 }
+
+// first and last follow event time, not arrival order, also across the
+// sessions a late record bridges.
+func TestFirstLastFollowEventTime(t *testing.T) {
+	c := build(t, `
+name: firstlast
+sources: {in: events}
+steps:
+  - window:
+      type: tumbling
+      size: 1m
+      grace: 30s
+      aggregates: {first: first(v), last: last(v)}
+to: out
+sinks: {out: fl}
+`)
+	h := drive(t, c)
+	h.pipe("events", "k", `{"v":"b"}`, ms(0, 30))
+	h.pipe("events", "k", `{"v":"a"}`, ms(0, 10)) // out of order: the first by event time
+	h.pipe("events", "k", `{"v":"d"}`, ms(0, 50))
+	h.pipe("events", "k", `{"v":"c"}`, ms(0, 40)) // arrives last, is not the last
+	h.pipe("events", "k", `{"v":"x"}`, ms(2, 0))  // closes [0,1m)
+	equalLines(t, "fl", h.out("fl"), []string{
+		`k {"key":"k","window_start":"2026-11-22T00:00:00Z","window_end":"2026-11-22T00:01:00Z","first":"a","last":"d"}`,
+	})
+
+	c = build(t, `
+name: sessionfl
+sources: {in: events}
+steps:
+  - window:
+      type: session
+      gap: 3m
+      grace: 10m
+      aggregates: {first: first(v), last: last(v), n: count()}
+to: out
+sinks: {out: sfl}
+`)
+	h = drive(t, c)
+	h.pipe("events", "k", `{"v":"late-end"}`, ms(5, 0))
+	h.pipe("events", "k", `{"v":"start"}`, ms(0, 0))
+	h.pipe("events", "k", `{"v":"bridge"}`, ms(2, 30)) // merges [0,0] and [5m,5m]
+	h.pipe("events", "k", `{"v":"z"}`, ms(30, 0))      // closes the session
+	equalLines(t, "sfl", h.out("sfl"), []string{
+		`k {"key":"k","window_start":"2026-11-22T00:00:00Z","window_end":"2026-11-22T00:05:00Z","first":"start","last":"late-end","n":3}`,
+	})
+}
