@@ -28,52 +28,60 @@ func scanJSON(b []byte) (valid, lineBreak bool) {
 	var brk bool
 
 value:
-	i, brk = skipSpace(b, i, brk)
+	if i < len(b) && b[i] <= ' ' {
+		i, brk = skipSpace(b, i, brk)
+	}
 	if i >= n {
 		return false, false
 	}
-	switch c := b[i]; {
-	case c == '{':
+	switch b[i] {
+	case '{':
 		if len(stack) >= maxJSONDepth {
 			return false, false
 		}
 		stack = append(stack, '{')
-		i, brk = skipSpace(b, i+1, brk)
+		i++
+		if i < len(b) && b[i] <= ' ' {
+			i, brk = skipSpace(b, i, brk)
+		}
 		if i < n && b[i] == '}' {
 			stack = stack[:len(stack)-1]
 			i++
 			goto after
 		}
 		goto key
-	case c == '[':
+	case '[':
 		if len(stack) >= maxJSONDepth {
 			return false, false
 		}
 		stack = append(stack, '[')
-		i, brk = skipSpace(b, i+1, brk)
+		i++
+		if i < len(b) && b[i] <= ' ' {
+			i, brk = skipSpace(b, i, brk)
+		}
 		if i < n && b[i] == ']' {
 			stack = stack[:len(stack)-1]
 			i++
 			goto after
 		}
 		goto value
-	case c == '"':
+	case '"':
 		if i = scanString(b, i); i < 0 {
 			return false, false
 		}
-	case c == 't':
+	case 't':
 		if i = literal(b, i, "true"); i < 0 {
 			return false, false
 		}
-	case c == 'f':
+	case 'f':
 		if i = literal(b, i, "false"); i < 0 {
 			return false, false
 		}
-	case c == 'n':
+	case 'n':
 		if i = literal(b, i, "null"); i < 0 {
 			return false, false
 		}
-	case c == '-' || c >= '0' && c <= '9':
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		if i = scanNumber(b, i); i < 0 {
 			return false, false
 		}
@@ -82,7 +90,9 @@ value:
 	}
 
 after:
-	i, brk = skipSpace(b, i, brk)
+	if i < len(b) && b[i] <= ' ' {
+		i, brk = skipSpace(b, i, brk)
+	}
 	if len(stack) == 0 {
 		return i == n, brk && i == n
 	}
@@ -93,7 +103,9 @@ after:
 	case ',':
 		i++
 		if top == '{' {
-			i, brk = skipSpace(b, i, brk)
+			if i < len(b) && b[i] <= ' ' {
+				i, brk = skipSpace(b, i, brk)
+			}
 			goto key
 		}
 		goto value
@@ -119,7 +131,9 @@ key: // at a member name (whitespace skipped)
 	if i = scanString(b, i); i < 0 {
 		return false, false
 	}
-	i, brk = skipSpace(b, i, brk)
+	if i < len(b) && b[i] <= ' ' {
+		i, brk = skipSpace(b, i, brk)
+	}
 	if i >= n || b[i] != ':' {
 		return false, false
 	}
@@ -128,6 +142,8 @@ key: // at a member name (whitespace skipped)
 }
 
 // skipSpace skips JSON whitespace from i, noting line breaks in brk.
+// Whitespace is rare in machine-written JSON, so callers test b[i] <= ' '
+// before calling it.
 func skipSpace(b []byte, i int, brk bool) (int, bool) {
 	for ; i < len(b); i++ {
 		switch b[i] {

@@ -260,10 +260,9 @@ func (s *Sink) Write(ctx context.Context, batch []connectors.Record) error {
 			continue // already in the file (redelivered after a retry)
 		}
 		if r.Value != nil {
-			s.line.Reset()
-			if err := s.encode(&s.line, r.Value); err != nil {
+			if line, err := s.encode(r.Value); err != nil {
 				refused.Add(i, err)
-			} else if err := s.append(s.line.Bytes()); err != nil {
+			} else if err := s.append(line); err != nil {
 				return err
 			}
 		}
@@ -284,8 +283,10 @@ func (s *Sink) Write(ctx context.Context, batch []connectors.Record) error {
 	return refused.Err()
 }
 
+// append writes line and a line break, rotating first when the file would
+// grow past rotate.bytes.
 func (s *Sink) append(line []byte) error {
-	if s.maxBytes > 0 && s.size > 0 && s.size+int64(len(line)) > s.maxBytes {
+	if s.maxBytes > 0 && s.size > 0 && s.size+int64(len(line))+1 > s.maxBytes {
 		if err := s.rotate(); err != nil {
 			return err
 		}
@@ -300,7 +301,16 @@ func (s *Sink) append(line []byte) error {
 			return err
 		}
 	}
-	return s.writeAll(line)
+	if s.broken {
+		return errBroken
+	}
+	s.pend = append(append(s.pend, line...), '\n')
+	s.size += int64(len(line)) + 1
+	s.wroteHdr = true
+	if len(s.pend) >= maxPending {
+		return s.writePending()
+	}
+	return nil
 }
 
 // errBroken is returned after a write to the file failed: what is in the
@@ -415,35 +425,38 @@ func (s *Sink) Close(ctx context.Context) error {
 	return err
 }
 
-// encode writes value as one line of the sink's format.
-func (s *Sink) encode(b *bytes.Buffer, value []byte) error {
+// encode returns value as one line of the sink's format, without the line
+// break: value itself (or the part without surrounding space) when it
+// needs no change, else bytes in s.line, valid until the next call.
+func (s *Sink) encode(value []byte) ([]byte, error) {
 	switch s.format {
 	case FormatText:
 		if bytes.ContainsAny(value, "\n\r") {
-			return errors.New("text value contains a line break")
+			return nil, errors.New("text value contains a line break")
 		}
-		b.Write(value)
-		b.WriteByte('\n')
-		return nil
+		return value, nil
 	case FormatCSV:
-		return s.encodeCSV(b, value)
+		s.line.Reset()
+		if err := s.encodeCSV(&s.line, value); err != nil {
+			return nil, err
+		}
+		return bytes.TrimSuffix(s.line.Bytes(), []byte{'\n'}), nil
 	}
 	v := bytes.TrimSpace(value)
 	valid, lineBreak := scanJSON(v)
 	if !valid {
 		var x any
 		err := json.Unmarshal(v, &x)
-		return fmt.Errorf("value is not valid JSON: %v", err)
+		return nil, fmt.Errorf("value is not valid JSON: %v", err)
 	}
-	if lineBreak {
-		if err := json.Compact(b, v); err != nil {
-			return err
-		}
-	} else {
-		b.Write(v)
+	if !lineBreak {
+		return v, nil
 	}
-	b.WriteByte('\n')
-	return nil
+	s.line.Reset()
+	if err := json.Compact(&s.line, v); err != nil {
+		return nil, err
+	}
+	return s.line.Bytes(), nil
 }
 
 func (s *Sink) encodeCSV(b *bytes.Buffer, value []byte) error {

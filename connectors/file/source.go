@@ -184,25 +184,28 @@ func (s *Source) Poll(ctx context.Context) ([]connectors.Record, error) {
 	return nil, nil
 }
 
+// maxPreallocRecords caps the records a Poll allocates room for up front.
+const maxPreallocRecords = 16384
+
 // read appends records decoded from r to out, up to batch.size in all; the
 // last from r carries r's position.
 func (s *Source) read(r *fileReader, out []connectors.Record) ([]connectors.Record, error) {
 	final := !s.tail || r.draining
 	if out == nil {
-		out = make([]connectors.Record, 0, min(s.batch, 4096))
+		out = make([]connectors.Record, 0, min(s.batch, maxPreallocRecords))
 	}
 	first := len(out)
 	for len(out) < s.batch {
 		startOff := r.offset
 		raw, ok, err := r.next(final)
-		var tooLong errTooLong
-		if errors.As(err, &tooLong) {
-			if err := s.bad(r, startOff, err); err != nil {
-				return nil, err
-			}
-			continue
-		}
 		if err != nil {
+			var tooLong errTooLong
+			if errors.As(err, &tooLong) {
+				if err := s.bad(r, startOff, err); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			return nil, connectors.Retriable(err)
 		}
 		if !ok {

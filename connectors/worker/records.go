@@ -66,14 +66,15 @@ func (c *schemaCache) encode(s *arrow.Schema) ([]byte, error) {
 // fromKgo converts a consumed record for a sink. A schema header that does
 // not decode is left in the headers and Schema stays nil.
 func fromKgo(r *kgo.Record, cache *schemaCache) connectors.Record {
-	rec := connectors.Record{
-		Topic:     r.Topic,
-		Partition: r.Partition,
-		Offset:    r.Offset,
-		Key:       r.Key,
-		Value:     r.Value,
-		Timestamp: r.Timestamp,
-	}
+	var rec connectors.Record
+	fillFromKgo(&rec, r, cache)
+	return rec
+}
+
+// fillFromKgo is fromKgo writing into rec, which must be zero.
+func fillFromKgo(rec *connectors.Record, r *kgo.Record, cache *schemaCache) {
+	rec.Topic, rec.Partition, rec.Offset = r.Topic, r.Partition, r.Offset
+	rec.Key, rec.Value, rec.Timestamp = r.Key, r.Value, r.Timestamp
 	if len(r.Headers) > 0 {
 		rec.Headers = make([]connectors.Header, 0, len(r.Headers))
 		for _, h := range r.Headers {
@@ -86,7 +87,6 @@ func fromKgo(r *kgo.Record, cache *schemaCache) connectors.Record {
 			rec.Headers = append(rec.Headers, connectors.Header{Key: h.Key, Value: h.Value})
 		}
 	}
-	return rec
 }
 
 // toKgo fills kr, a record to produce, from a source record.

@@ -141,7 +141,7 @@ func (t *sinkTask) run(ctx context.Context) error {
 		if n := fetches.NumRecords(); n > 0 {
 			w.m.sinkRead.WithLabelValues(t.label()...).Add(float64(n))
 		}
-		err := t.deliverFetches(ctx, fetches.RecordIter(), maxPoll)
+		err := t.deliverFetches(ctx, fetches, maxPoll)
 		cl.AllowRebalance()
 		if err != nil {
 			return err
@@ -162,21 +162,34 @@ func (t *sinkTask) run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// deliverFetches hands the polled records to the sink in batches of at most
-// maxPoll, flushing and committing whenever the flush interval has passed.
-// Everything polled is delivered, even when ctx ends (bounded by the
-// shutdown timeout), so a stop or pause never leaves polled records behind.
-func (t *sinkTask) deliverFetches(ctx context.Context, it *kgo.FetchesRecordIter, maxPoll int) error {
+// deliverFetches hands the polled records to the sink in batches of at
+// most maxPoll, flushing and committing whenever the flush interval has
+// passed. Everything polled is delivered, even when ctx ends (bounded by
+// the shutdown timeout), so a stop or pause never leaves polled records
+// behind.
+func (t *sinkTask) deliverFetches(ctx context.Context, fetches kgo.Fetches, maxPoll int) error {
 	w := t.env.w
+	n := 0
+	var runs [][]*kgo.Record // each partition's records, in order
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) > 0 {
+			runs = append(runs, p.Records)
+			n += len(p.Records)
+		}
+	})
 	dctx, dcancel := deliveryContext(ctx, w.cfg.ShutdownTimeout)
 	defer dcancel()
 	for {
 		var batch []connectors.Record
-		for !it.Done() && len(batch) < maxPoll {
-			if batch == nil {
-				batch = make([]connectors.Record, 0, maxPoll)
+		if k := min(n, maxPoll); k > 0 {
+			batch = make([]connectors.Record, k)
+			n -= k
+			for i := range batch {
+				fillFromKgo(&batch[i], runs[0][0], w.schemas)
+				if runs[0] = runs[0][1:]; len(runs[0]) == 0 {
+					runs = runs[1:]
+				}
 			}
-			batch = append(batch, fromKgo(it.Next(), w.schemas))
 		}
 		t.sinkMu.Lock()
 		err := t.deliver(dctx, batch)
@@ -184,7 +197,7 @@ func (t *sinkTask) deliverFetches(ctx context.Context, it *kgo.FetchesRecordIter
 			err = t.flushCommit(dctx)
 		}
 		t.sinkMu.Unlock()
-		if err != nil || it.Done() {
+		if err != nil || n == 0 {
 			return err
 		}
 	}

@@ -35,6 +35,9 @@ type sourceTask struct {
 	batches []*sourceBatch // produced, in poll order
 	stored  []*sourceBatch // positions being written, in order
 	ready   chan struct{}  // signalled when a batch or position write completes
+	// spare holds record slices of acknowledged batches for reuse, so a
+	// busy source does not allocate (and zero) one per batch.
+	spare [][]kgo.Record
 
 	lastTopic string // the last destination topic checked to exist
 }
@@ -67,7 +70,11 @@ func (t *sourceTask) acked(b *sourceBatch) func(*kgo.Record, error) {
 		b.pending--
 		done := b.pending == 0
 		if done {
-			b.records = nil // the log has them: let them go
+			// The client is done with the records: keep the slice.
+			if len(t.spare) < maxSpareBatches {
+				t.spare = append(t.spare, b.records)
+			}
+			b.records = nil
 		}
 		t.mu.Unlock()
 		if done {
@@ -221,7 +228,7 @@ func (t *sourceTask) produce(ctx context.Context, recs []connectors.Record) erro
 	e := &t.env
 	w := e.w
 	defaultTopic := e.cfg.String(KeyTopic)
-	b := &sourceBatch{start: time.Now(), count: len(recs), pending: len(recs), records: make([]kgo.Record, len(recs))}
+	b := &sourceBatch{start: time.Now(), count: len(recs), pending: len(recs), records: t.recordSlice(len(recs))}
 	for i := range recs {
 		kr := &b.records[i]
 		if err := toKgo(kr, &recs[i], defaultTopic, w.schemas); err != nil {
@@ -243,6 +250,28 @@ func (t *sourceTask) produce(ctx context.Context, recs []connectors.Record) erro
 		t.cl.Produce(ctx, &b.records[i], promise)
 	}
 	return nil
+}
+
+// maxSpareBatches bounds the record slices kept for reuse.
+const maxSpareBatches = 4
+
+// recordSlice returns a slice of n records to produce from, reusing one of
+// an acknowledged batch when it is large enough.
+func (t *sourceTask) recordSlice(n int) []kgo.Record {
+	t.mu.Lock()
+	var s []kgo.Record
+	if k := len(t.spare); k > 0 {
+		s = t.spare[k-1]
+		t.spare = t.spare[:k-1]
+	}
+	t.mu.Unlock()
+	if cap(s) < n {
+		return make([]kgo.Record, n)
+	}
+	if len(s) > n {
+		clear(s[n:]) // let go of what the old records point to
+	}
+	return s[:n]
 }
 
 // latestPositions returns the last position per source partition, in the
