@@ -408,8 +408,16 @@ func BenchmarkSinkOnly(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			dir := b.TempDir()
 			for i := 0; i < b.N; i++ {
-				s := openSink(b, benchSinkConfig(filepath.Join(dir, fmt.Sprint(i))))
+				// As in benchSinkVsRaw: open sink, existing hour directory.
+				b.StopTimer()
+				root := filepath.Join(dir, fmt.Sprint(i))
+				hour := filepath.Join(root, "bench", benchBase.Format("dt=2006-01-02"), benchBase.Format("hour=15"))
+				if err := os.MkdirAll(hour, 0o755); err != nil {
+					b.Fatal(err)
+				}
+				s := openSink(b, benchSinkConfig(root))
 				s.cfg.file.path = c.path
+				b.StartTimer()
 				writeSink(b, s, batches)
 			}
 			b.ReportMetric(float64(benchRows*b.N)/b.Elapsed().Seconds(), "rows/s")
