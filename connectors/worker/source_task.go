@@ -22,7 +22,9 @@ import (
 // acknowledged, and Source.Commit is called, in order, once those position
 // writes are acknowledged too. A crash therefore never stores a position
 // past a record that is not in the log; at worst records after the last
-// stored position are sent again (at-least-once).
+// stored position are sent again (at-least-once). One position write is in
+// flight at a time; batches acknowledged meanwhile share the next one (see
+// source_positions.go).
 type sourceTask struct {
 	*task
 	src    connectors.Source
@@ -33,8 +35,11 @@ type sourceTask struct {
 
 	mu      sync.Mutex
 	batches []*sourceBatch // produced, in poll order
-	stored  []*sourceBatch // positions being written, in order
 	ready   chan struct{}  // signalled when a batch or position write completes
+	// acked are batches the log has, in order, whose positions wait for
+	// the next position write; writing is the position write in flight.
+	acked   []*sourceBatch
+	writing *positionWrite
 	// spare holds record slices of acknowledged batches for reuse, so a
 	// busy source does not allocate (and zero) one per batch.
 	spare [][]kgo.Record
@@ -50,8 +55,6 @@ type sourceBatch struct {
 	pending   int          // records not yet acknowledged
 	failed    []produceFailure
 	positions []connectors.Position
-	posDone   bool
-	posErr    error
 }
 
 // produceFailure is a record the log did not take.
@@ -60,8 +63,8 @@ type produceFailure struct {
 	err   error
 }
 
-// acked is the produce promise of every record of the batch.
-func (t *sourceTask) acked(b *sourceBatch) func(*kgo.Record, error) {
+// promise is the produce promise of every record of the batch.
+func (t *sourceTask) promise(b *sourceBatch) func(*kgo.Record, error) {
 	return func(r *kgo.Record, err error) {
 		t.mu.Lock()
 		if err != nil {
@@ -172,7 +175,7 @@ func (t *sourceTask) drain(ctx context.Context) error {
 			return err
 		}
 		t.mu.Lock()
-		idle := len(t.batches) == 0 && len(t.stored) == 0
+		idle := t.idle()
 		t.mu.Unlock()
 		if idle {
 			return nil
@@ -191,7 +194,7 @@ func (t *sourceTask) drain(ctx context.Context) error {
 func (t *sourceTask) poll(ctx context.Context) ([]connectors.Record, error) {
 	e := &t.env
 	t.mu.Lock()
-	busy := len(t.batches) > 0 || len(t.stored) > 0
+	busy := !t.idle()
 	t.mu.Unlock()
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -245,7 +248,7 @@ func (t *sourceTask) produce(ctx context.Context, recs []connectors.Record) erro
 	t.mu.Lock()
 	t.batches = append(t.batches, b)
 	t.mu.Unlock()
-	promise := t.acked(b)
+	promise := t.promise(b)
 	for i := range b.records {
 		t.cl.Produce(ctx, &b.records[i], promise)
 	}
@@ -272,93 +275,6 @@ func (t *sourceTask) recordSlice(n int) []kgo.Record {
 		clear(s[n:]) // let go of what the old records point to
 	}
 	return s[:n]
-}
-
-// latestPositions returns the last position per source partition, in the
-// order the partitions first appear.
-func latestPositions(recs []connectors.Record) []connectors.Position {
-	latest := map[string]int{}
-	var order []string
-	for i := range recs {
-		p := recs[i].Position
-		if p.IsZero() {
-			continue
-		}
-		if _, ok := latest[p.Partition]; !ok {
-			order = append(order, p.Partition)
-		}
-		latest[p.Partition] = i
-	}
-	out := make([]connectors.Position, len(order))
-	for i, part := range order {
-		out[i] = recs[latest[part]].Position
-	}
-	return out
-}
-
-// advance moves completed batches along: acknowledged batches (in order)
-// get their positions written; acknowledged position writes (in order) are
-// committed to the source.
-func (t *sourceTask) advance(ctx context.Context) error {
-	e := &t.env
-	w := e.w
-	tolerate := e.cfg.String(KeyTolerance) == "all"
-	for {
-		t.mu.Lock()
-		if len(t.batches) == 0 || t.batches[0].pending > 0 {
-			t.mu.Unlock()
-			break
-		}
-		b := t.batches[0]
-		t.batches = t.batches[1:]
-		t.mu.Unlock()
-		for _, f := range b.failed {
-			if !tolerate || ctx.Err() != nil {
-				return e.fail(fmt.Sprintf("produce to %s", f.topic), f.err)
-			}
-			w.m.skipped.WithLabelValues(t.label...).Inc()
-			e.log.Warn("source record skipped: produce failed (errors.tolerance=all)", "topic", f.topic, "err", f.err)
-		}
-		w.m.sourceWritten.WithLabelValues(t.label...).Add(float64(b.count - len(b.failed)))
-		t.mu.Lock()
-		t.stored = append(t.stored, b)
-		t.mu.Unlock()
-		if len(b.positions) == 0 {
-			t.mu.Lock()
-			b.posDone = true
-			t.mu.Unlock()
-			continue
-		}
-		w.store.writePositionsAsync(ctx, e.connector, b.positions, func(err error) {
-			t.mu.Lock()
-			b.posDone, b.posErr = true, err
-			t.mu.Unlock()
-			t.signal()
-		})
-	}
-	for {
-		t.mu.Lock()
-		if len(t.stored) == 0 || !t.stored[0].posDone {
-			t.mu.Unlock()
-			return nil
-		}
-		b := t.stored[0]
-		t.stored = t.stored[1:]
-		t.mu.Unlock()
-		if len(b.positions) == 0 {
-			w.m.batchSeconds.WithLabelValues(e.connector, "source").Observe(time.Since(b.start).Seconds())
-			continue
-		}
-		if b.posErr != nil {
-			w.m.commits.WithLabelValues(append(t.label, "error")...).Inc()
-			return e.fail("store source positions", b.posErr)
-		}
-		w.m.commits.WithLabelValues(append(t.label, "ok")...).Inc()
-		if err := e.policy.do(ctx, func() error { return t.src.Commit(ctx, b.positions) }); err != nil {
-			return e.fail("source commit", err)
-		}
-		w.m.batchSeconds.WithLabelValues(e.connector, "source").Observe(time.Since(b.start).Seconds())
-	}
 }
 
 // ensureTopic creates a destination topic the first time the task sees it,
