@@ -23,7 +23,11 @@ type apiSpec struct {
 //     it sees it; v0–v2 (old message formats) are refused per partition.
 //   - Fetch starts at v4, the first version that carries RecordBatch v2.
 //   - Versions that switch to topic ids (Produce v13, OffsetCommit/Fetch
-//     v10) or to KIP-848/transactions-v2 semantics are not advertised.
+//     v10) or to KIP-848/transactions-v2 semantics are not advertised:
+//     transactions are KIP-98 with explicit AddPartitionsToTxn (v0–v3;
+//     v4+ is broker-to-broker), EndTxn up to v4 and TxnOffsetCommit up
+//     to v4 (v5 and Produce v12 mean KIP-890 part 2). WriteTxnMarkers is
+//     not served: a single node writes markers straight into its logs.
 var apis []apiSpec
 
 var apiIndex [128]*apiSpec
@@ -52,6 +56,10 @@ func init() {
 		{key: 21, min: 0, max: 2, handle: (*conn).handleDeleteRecords},
 		{key: 22, min: 0, max: 4, handle: (*conn).handleInitProducerID},
 		{key: 23, min: 0, max: 4, handle: (*conn).handleOffsetForLeaderEpoch},
+		{key: 24, min: 0, max: 3, handle: (*conn).handleAddPartitionsToTxn},
+		{key: 25, min: 0, max: 3, handle: (*conn).handleAddOffsetsToTxn},
+		{key: 26, min: 0, max: 4, handle: (*conn).handleEndTxn},
+		{key: 28, min: 0, max: 4, handle: (*conn).handleTxnOffsetCommit},
 		{key: 32, min: 0, max: 4, handle: (*conn).handleDescribeConfigs},
 		{key: 33, min: 0, max: 2, handle: (*conn).handleAlterConfigs},
 		{key: 35, min: 0, max: 4, handle: (*conn).handleDescribeLogDirs},
@@ -61,6 +69,8 @@ func init() {
 		{key: 47, min: 0, max: 0, handle: (*conn).handleOffsetDelete},
 		{key: 60, min: 0, max: 1, handle: (*conn).handleDescribeCluster},
 		{key: 61, min: 0, max: 0, handle: (*conn).handleDescribeProducers},
+		{key: 65, min: 0, max: 0, handle: (*conn).handleDescribeTransactions},
+		{key: 66, min: 0, max: 1, handle: (*conn).handleListTransactions},
 	}
 	for i := range apis {
 		a := &apis[i]

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/log/group"
 	"github.com/sluicehq/sluice/log/storage"
+	"github.com/sluicehq/sluice/log/txn"
 )
 
 // Broker is a single-node Kafka-protocol broker.
@@ -27,6 +28,7 @@ type Broker struct {
 	store       *storage.Manager
 	topics      *topics
 	groups      *group.Coordinator
+	txns        *txn.Coordinator
 	producerIDs *producerIDs
 	sessions    *fetchSessions
 
@@ -97,6 +99,11 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		store.Close()
 		return nil, err
 	}
+	if err := b.openTxns(); err != nil {
+		b.groups.Close()
+		store.Close()
+		return nil, err
+	}
 	b.metrics.registerGauges(b)
 	return b, nil
 }
@@ -130,9 +137,10 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	b.ln, b.advertise = ln, hp
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.wg.Add(3)
+	b.wg.Add(4)
 	go func() { defer b.wg.Done(); b.store.Run(b.ctx) }()
 	go func() { defer b.wg.Done(); b.groups.Run(b.ctx) }()
+	go func() { defer b.wg.Done(); b.txns.Run(b.ctx) }()
 	go func() { defer b.wg.Done(); b.acceptLoop() }()
 	go func() {
 		select {
@@ -207,6 +215,9 @@ func (b *Broker) Close() error {
 			c.close()
 		}
 		b.connsMu.Unlock()
+		if b.txns != nil {
+			b.txns.Close()
+		}
 		if b.groups != nil {
 			b.groups.Close()
 		}

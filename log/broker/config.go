@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/log/group"
 	"github.com/sluicehq/sluice/log/storage"
+	"github.com/sluicehq/sluice/log/txn"
 	"github.com/sluicehq/sluice/log/wire"
 )
 
@@ -68,6 +69,12 @@ type Config struct {
 	Storage storage.Options
 	// Groups are the group coordinator's limits.
 	Groups group.Config
+	// TxnStateTopicPartitions is the partition count of
+	// __transaction_state when it is first created
+	// (transaction.state.log.num.partitions).
+	TxnStateTopicPartitions int32
+	// Transactions are the transaction coordinator's settings.
+	Transactions txn.Config
 }
 
 // DefaultConfig returns a configuration with Kafka's defaults.
@@ -86,6 +93,8 @@ func DefaultConfig() Config {
 		OffsetsTopicPartitions:   8,
 		TopicDefaults:            storage.DefaultConfig(),
 		Groups:                   group.DefaultConfig(),
+		TxnStateTopicPartitions:  8,
+		Transactions:             txn.DefaultConfig(),
 	}
 }
 
@@ -123,6 +132,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OffsetsTopicPartitions <= 0 {
 		c.OffsetsTopicPartitions = d.OffsetsTopicPartitions
+	}
+	if c.TxnStateTopicPartitions <= 0 {
+		c.TxnStateTopicPartitions = d.TxnStateTopicPartitions
 	}
 	if c.TopicDefaults == (storage.Config{}) {
 		c.TopicDefaults = d.TopicDefaults

@@ -11,9 +11,12 @@ import (
 // errorCode maps an error to the Kafka error code the client should see.
 // Unknown errors are UNKNOWN_SERVER_ERROR; the caller logs them.
 func errorCode(err error) int16 {
+	var ke *kerr.Error
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ke):
+		return ke.Code
 	case errors.Is(err, storage.ErrCorruptBatch):
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, storage.ErrInvalidRecord):

@@ -18,6 +18,9 @@ type partitionRead struct {
 	data    []byte
 	hw, lso int64
 	start   int64
+	// aborted: read_committed only, the aborted transactions overlapping
+	// data, so that the consumer drops their records.
+	aborted []storage.AbortedTransaction
 }
 
 func (c *conn) handleFetch(h wire.Header, r kmsg.Request) (kmsg.Response, error) {
@@ -116,27 +119,34 @@ func (b *Broker) readPartitions(parts []*sessionPartition, req *kmsg.FetchReques
 			if max < 0 {
 				max = 0
 			}
-			// Consumers read up to the high watermark; with no
-			// transactions the last stable offset equals it, so
-			// read_committed reads the same.
+			// read_uncommitted reads up to the high watermark,
+			// read_committed up to the last stable offset (the
+			// first offset of the oldest open transaction).
 			pr.hw = p.log.HighWatermark()
+			limit := pr.hw
+			if req.IsolationLevel == 1 {
+				limit = p.log.LastStableOffset()
+			}
 			var res storage.ReadResult
 			var err error
 			if max == 0 && total > 0 {
-				res = storage.ReadResult{HighWatermark: pr.hw, LastStableOffset: pr.hw, LogStartOffset: p.log.LogStartOffset()}
+				res = storage.ReadResult{HighWatermark: pr.hw, LastStableOffset: p.log.LastStableOffset(), LogStartOffset: p.log.LogStartOffset()}
 			} else {
-				res, err = p.log.Read(sp.fetchOffset, max, pr.hw)
+				res, err = p.log.Read(sp.fetchOffset, max, limit)
 			}
 			if err != nil {
 				pr.code = errorCode(err)
 				if !errors.Is(err, storage.ErrOffsetOutOfRange) {
 					b.log.Error("fetch read failed", "topic", sp.topic, "partition", sp.partition, "offset", sp.fetchOffset, "err", err)
 				}
-				pr.hw, pr.lso, pr.start = p.log.HighWatermark(), p.log.HighWatermark(), p.log.LogStartOffset()
+				pr.hw, pr.lso, pr.start = p.log.HighWatermark(), p.log.LastStableOffset(), p.log.LogStartOffset()
 			} else {
 				pr.data = res.Data
 				pr.hw, pr.lso, pr.start = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
 				total += len(res.Data)
+				if req.IsolationLevel == 1 && len(res.Data) > 0 {
+					pr.aborted = p.log.AbortedTransactions(sp.fetchOffset, nextOffset(res.Data))
+				}
 			}
 		}
 		if pr.code != 0 {
@@ -187,6 +197,11 @@ func (b *Broker) fillFetchResponse(resp *kmsg.FetchResponse, reads []partitionRe
 		fp.ErrorCode = pr.code
 		fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset = pr.hw, pr.lso, pr.start
 		fp.RecordBatches = pr.data
+		for _, a := range pr.aborted {
+			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+			at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+			fp.AbortedTransactions = append(fp.AbortedTransactions, at)
+		}
 		if fp.RecordBatches == nil {
 			// Empty, not null: librdkafka cannot parse a null record set.
 			fp.RecordBatches = []byte{}

@@ -47,6 +47,7 @@ func fuzzConn(t testing.TB) *conn {
 		cfg.DataDir = dir
 		cfg.MaxPartitionsPerTopic = 4
 		cfg.OffsetsTopicPartitions = 1
+		cfg.TxnStateTopicPartitions = 1
 		fuzzBroker, fuzzErr = New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if fuzzErr == nil {
 			fuzzBroker.ctx, fuzzBroker.cancel = context.WithCancel(context.Background())
@@ -93,6 +94,32 @@ func FuzzHandlers(f *testing.F) {
 	pt.Partitions = append(pt.Partitions, pp)
 	pr.Topics = append(pr.Topics, pt)
 	f.Add(fm.AppendRequest(nil, pr, 3)[4:])
+	// A transaction: init, add the partition, commit offsets, end.
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.SetVersion(4)
+	ip.TransactionalID, ip.TransactionTimeoutMillis = kmsg.StringPtr("fz-txn"), 60000
+	f.Add(fm.AppendRequest(nil, ip, 4)[4:])
+	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+	ap.SetVersion(3)
+	ap.TransactionalID, ap.ProducerID, ap.ProducerEpoch = "fz-txn", 0, 0
+	at := kmsg.NewAddPartitionsToTxnRequestTopic()
+	at.Topic, at.Partitions = "fz", []int32{0, 1}
+	ap.Topics = append(ap.Topics, at)
+	f.Add(fm.AppendRequest(nil, ap, 5)[4:])
+	tc := kmsg.NewPtrTxnOffsetCommitRequest()
+	tc.SetVersion(3)
+	tc.TransactionalID, tc.Group, tc.Generation = "fz-txn", "fz-group", -1
+	tt2 := kmsg.NewTxnOffsetCommitRequestTopic()
+	tt2.Topic = "fz"
+	tp2 := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	tp2.Offset = 1
+	tt2.Partitions = append(tt2.Partitions, tp2)
+	tc.Topics = append(tc.Topics, tt2)
+	f.Add(fm.AppendRequest(nil, tc, 6)[4:])
+	et := kmsg.NewPtrEndTxnRequest()
+	et.SetVersion(3)
+	et.TransactionalID, et.Commit = "fz-txn", true
+	f.Add(fm.AppendRequest(nil, et, 7)[4:])
 
 	// Open the shared broker now, outside the per-input hang timer: on a
 	// busy disk its fsyncs can take seconds.

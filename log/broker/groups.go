@@ -13,15 +13,30 @@ import (
 	"github.com/sluicehq/sluice/log/wire"
 )
 
-// offsetsLog adapts a __consumer_offsets partition to group.PartitionLog.
-type offsetsLog struct{ p *partition }
+// internalLog adapts a partition of an internal topic (__consumer_offsets,
+// __transaction_state) to group.PartitionLog and txn.StateLog.
+type internalLog struct {
+	b *Broker
+	p *partition
+}
 
-func (o offsetsLog) Append(batch []byte) error {
+// Append appends a coordinator's batch. A transactional batch (the group
+// coordinator's TxnOffsetCommit) is verified against the transaction
+// coordinator and given its producer's next sequence, both under the
+// append lock.
+func (o internalLog) Append(batch []byte) error {
 	p := o.p
 	if p.offline != nil {
 		return p.offline
 	}
 	p.appendMu.Lock()
+	if pid, epoch, ok := transactionalProducer(batch); ok {
+		if err := o.b.verifyTxnAppend(pid, epoch, p); err != nil {
+			p.appendMu.Unlock()
+			return fmt.Errorf("%s-%d: %w", p.topic, p.index, err)
+		}
+		setSequence(batch, nextSequence(p.log, pid, epoch))
+	}
 	_, err := p.log.Append(batch, storage.AppendOptions{LeaderEpoch: leaderEpoch, Origin: storage.OriginCoordinator})
 	if err == nil {
 		p.log.SetHighWatermark(p.log.LogEndOffset())
@@ -34,7 +49,7 @@ func (o offsetsLog) Append(batch []byte) error {
 	return nil
 }
 
-func (o offsetsLog) Scan(ctx context.Context, fn func([]byte) error) error {
+func (o internalLog) Scan(ctx context.Context, fn func([]byte) error) error {
 	if o.p.offline != nil {
 		// Its groups start empty; commits to them fail until the
 		// partition is repaired.
@@ -94,7 +109,7 @@ func (b *Broker) openGroups() error {
 	}
 	logs := make([]group.PartitionLog, len(t.parts))
 	for i, p := range t.parts {
-		logs[i] = offsetsLog{p}
+		logs[i] = internalLog{b, p}
 	}
 	b.groups = group.New(b.cfg.Groups, logs, b.log.With("component", "groups"))
 	if err := b.groups.Load(context.Background()); err != nil {

@@ -246,7 +246,10 @@ func (c *conn) handleFindCoordinator(h wire.Header, r kmsg.Request) (kmsg.Respon
 			}
 			return 0, nil
 		case 1: // transaction
-			return kerr.CoordinatorNotAvailable.Code, strPtr("transactions are not supported by this broker")
+			if key == "" {
+				return kerr.InvalidRequest.Code, strPtr("empty transactional id")
+			}
+			return 0, nil
 		default:
 			return kerr.InvalidRequest.Code, strPtr(fmt.Sprintf("unknown coordinator type %d", req.CoordinatorType))
 		}

@@ -39,7 +39,7 @@ func (c *conn) handleListOffsets(h wire.Header, r kmsg.Request) (kmsg.Response, 
 			case rp.CurrentLeaderEpoch > leaderEpoch:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
-				b.listOffset(p, rp.Timestamp, &sp)
+				b.listOffset(p, rp.Timestamp, req.IsolationLevel == 1, &sp)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -48,11 +48,17 @@ func (c *conn) handleListOffsets(h wire.Header, r kmsg.Request) (kmsg.Response, 
 	return resp, nil
 }
 
-func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
+// listOffset answers one partition of ListOffsets. readCommitted
+// (isolation level 1) caps what it returns at the last stable offset, as
+// a read_committed consumer cannot read past it.
+func (b *Broker) listOffset(p *partition, ts int64, readCommitted bool, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	sp.LeaderEpoch = leaderEpoch
 	switch ts {
 	case tsLatest:
 		sp.Offset = p.log.HighWatermark()
+		if readCommitted {
+			sp.Offset = p.log.LastStableOffset()
+		}
 	case tsEarliest, tsEarliestLocal:
 		sp.Offset = p.log.LogStartOffset()
 	case tsMaxTimestamp:
@@ -72,6 +78,8 @@ func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponse
 		case err != nil:
 			b.log.Error("offset for timestamp", "topic", p.topic, "partition", p.index, "err", err)
 			sp.ErrorCode = errorCode(err)
+		case readCommitted && off >= p.log.LastStableOffset():
+			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
 		default:
 			sp.Offset, sp.Timestamp = off, found
 		}
@@ -165,11 +173,7 @@ func (c *conn) handleInitProducerID(h wire.Header, r kmsg.Request) (kmsg.Respons
 	resp := kmsg.NewPtrInitProducerIDResponse()
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		// Transactions are not implemented; say so rather than hand out
-		// an id whose transactional guarantees would be a lie.
-		c.b.log.Warn("refusing transactional producer: transactions are not supported", "remote", c.remote, "transactional_id", *req.TransactionalID)
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		return resp, nil
+		return c.b.txns.InitProducerID(c.ctx, req), nil
 	}
 	id, err := c.b.producerIDs.allocate()
 	if err != nil {

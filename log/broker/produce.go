@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -103,13 +102,16 @@ func (b *Broker) produceTo(t *topic, rp *kmsg.ProduceRequestTopicPartition, sp *
 	if len(rp.Records) > magicOffset && rp.Records[magicOffset] != 2 {
 		return kerr.CorruptMessage.Code, fmt.Errorf("message format v%d is not supported: produce RecordBatch v2 (Kafka 0.11+ clients)", rp.Records[magicOffset])
 	}
-	if hasTransactionalBatch(rp.Records) {
-		// Without a transaction coordinator nothing would ever commit
-		// or abort it, and read_committed consumers would stall behind
-		// it forever.
-		return kerr.InvalidRecord.Code, fmt.Errorf("transactional batches are not supported by this broker")
-	}
+	pid, epoch, txnl := transactionalProducer(rp.Records)
 	p.appendMu.Lock()
+	if txnl {
+		// Under the append lock, so that the transaction cannot end
+		// (its marker cannot be written here) between check and append.
+		if err := b.verifyTxnAppend(pid, epoch, p); err != nil {
+			p.appendMu.Unlock()
+			return errorCode(err), fmt.Errorf("%s-%d: %w", t.name, rp.Partition, err)
+		}
+	}
 	info, err := p.log.Append(rp.Records, storage.AppendOptions{LeaderEpoch: leaderEpoch, Origin: storage.OriginClient})
 	if err == nil {
 		// A single node is the whole ISR: the high watermark follows
@@ -129,25 +131,4 @@ func (b *Broker) produceTo(t *topic, rp *kmsg.ProduceRequestTopicPartition, sp *
 	sp.BaseOffset = info.BaseOffset
 	sp.LogAppendTime = info.LogAppendTime
 	return 0, nil
-}
-
-// hasTransactionalBatch walks the batch headers (not the records) and
-// reports whether any batch has the transactional attribute.
-func hasTransactionalBatch(records []byte) bool {
-	const (
-		lengthOffset     = 8
-		attributesOffset = 21
-		transactional    = 0x10
-	)
-	for len(records) > attributesOffset+1 {
-		if records[attributesOffset+1]&transactional != 0 {
-			return true
-		}
-		n := int(int32(binary.BigEndian.Uint32(records[lengthOffset:]))) + 12
-		if n <= 12 || n > len(records) {
-			return false // storage reports the malformed frame
-		}
-		records = records[n:]
-	}
-	return false
 }

@@ -322,11 +322,11 @@ func pipeliningBody(t *testing.T, c *rawConn) {
 	}
 }
 
-// TestTransactionalBatchesRefused: with no transaction coordinator, a
-// transactional batch (which nothing would ever commit) is refused rather
-// than stalling read_committed consumers, and a transactional producer id
-// is not handed out.
-func TestTransactionalBatchesRefused(t *testing.T) {
+// TestTransactionalBatchWithoutTransactionRefused: a transactional batch
+// from a producer id that has no transactional id (an idempotent
+// producer's) is refused with INVALID_PRODUCER_ID_MAPPING: nothing would
+// ever commit it, and read_committed consumers would stall behind it.
+func TestTransactionalBatchWithoutTransactionRefused(t *testing.T) {
 	b := startBroker(t)
 	createTopic(t, newAdmin(t, b.Addr), "tx", 1, nil)
 	c := dialRaw(t, b.Addr)
@@ -334,12 +334,7 @@ func TestTransactionalBatchesRefused(t *testing.T) {
 	batch := idempotentBatch(pid, epoch, 0, "t")
 	binary.BigEndian.PutUint16(batch[21:], binary.BigEndian.Uint16(batch[21:])|0x10)
 	binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], castagnoli))
-	if r := produceRaw(c, "tx", batch); r.ErrorCode != 87 { // INVALID_RECORD
-		t.Fatalf("transactional batch: error %d, want INVALID_RECORD", r.ErrorCode)
-	}
-	req := kmsg.NewPtrInitProducerIDRequest()
-	req.TransactionalID = kmsg.StringPtr("txn-1")
-	if r := c.request(req).(*kmsg.InitProducerIDResponse); r.ErrorCode == 0 {
-		t.Fatalf("transactional InitProducerId succeeded: %+v", r)
+	if r := produceRaw(c, "tx", batch); r.ErrorCode != 49 { // INVALID_PRODUCER_ID_MAPPING
+		t.Fatalf("transactional batch: error %d, want INVALID_PRODUCER_ID_MAPPING", r.ErrorCode)
 	}
 }

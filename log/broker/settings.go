@@ -133,7 +133,21 @@ func applySetting(cfg *Config, k, v string, topicDefaults map[string]string) err
 		cfg.Groups.OffsetsRetention = time.Duration(m) * time.Minute
 	case "offsets.retention.check.interval.ms":
 		return ms(&cfg.Groups.RetentionCheckInterval, 1)
-	case "offsets.topic.replication.factor", "default.replication.factor", "transaction.state.log.replication.factor":
+	case "transaction.state.log.num.partitions":
+		return i32(&cfg.TxnStateTopicPartitions, 1)
+	case "transaction.max.timeout.ms":
+		return ms(&cfg.Transactions.MaxTimeout, 1)
+	case "transaction.abort.timed.out.transaction.cleanup.interval.ms":
+		return ms(&cfg.Transactions.AbortCheckInterval, 1)
+	case "transactional.id.expiration.ms":
+		return ms(&cfg.Transactions.IDExpiration, 1)
+	case "transaction.remove.expired.transaction.cleanup.interval.ms":
+		return ms(&cfg.Transactions.ExpirationCheckInterval, 1)
+	case "transaction.max.partitions":
+		return intv(&cfg.Transactions.MaxPartitionsPerTxn, 1)
+	case "transaction.max.transactional.ids":
+		return intv(&cfg.Transactions.MaxTransactionalIDs, 1)
+	case "offsets.topic.replication.factor", "default.replication.factor", "transaction.state.log.replication.factor", "transaction.state.log.min.isr":
 		if v != "1" {
 			return fmt.Errorf("%q: a single-node broker only supports 1", v)
 		}

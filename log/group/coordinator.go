@@ -17,7 +17,12 @@ import (
 // needs it. The broker adapts its storage log to it.
 type PartitionLog interface {
 	// Append appends one uncompressed record batch and returns when it is
-	// in the log (flushed according to the topic's flush policy).
+	// in the log (flushed according to the topic's flush policy). A
+	// transactional batch (TxnOffsetCommit) carries its producer id and
+	// epoch with sequence 0: the log checks it against the transaction
+	// coordinator (returning an error that wraps the *kerr.Error to
+	// answer when the transaction does not allow it) and assigns the
+	// producer's next sequence.
 	Append(batch []byte) error
 	// Scan calls fn with the log's batches from the start, in order.
 	Scan(ctx context.Context, fn func(batches []byte) error) error
@@ -72,6 +77,10 @@ type Coordinator struct {
 	mu     sync.Mutex
 	groups map[string]*group
 	closed bool
+	// txnGroups: producer id -> groups holding offsets that producer's
+	// open transaction committed (TxnOffsetCommit), applied or dropped
+	// by its marker.
+	txnGroups map[int64]map[string]struct{}
 }
 
 // New returns a coordinator that stores groups hashed over logs (one per
@@ -99,7 +108,7 @@ func New(cfg Config, logs []PartitionLog, logger *slog.Logger) *Coordinator {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Coordinator{cfg: cfg, log: logger, logs: logs, groups: make(map[string]*group)}
+	return &Coordinator{cfg: cfg, log: logger, logs: logs, groups: make(map[string]*group), txnGroups: make(map[int64]map[string]struct{})}
 }
 
 // PartitionFor returns the __consumer_offsets partition that holds group.
@@ -115,10 +124,10 @@ func (c *Coordinator) PartitionFor(group string) int32 {
 func (c *Coordinator) Load(ctx context.Context) error {
 	for p, l := range c.logs {
 		err := l.Scan(ctx, func(batches []byte) error {
-			_, err := decodeBatches(batches, func(_ int64, key, value []byte) {
-				if err := c.apply(key, value); err != nil {
+			_, err := decodeBatches(batches, func(r logRecord) {
+				if err := c.replay(int32(p), r); err != nil {
 					c.log.Warn("skipping unreadable __consumer_offsets record",
-						"partition", p, "err", err)
+						"partition", p, "offset", r.offset, "err", err)
 				}
 			})
 			return err
@@ -131,7 +140,7 @@ func (c *Coordinator) Load(ctx context.Context) error {
 	defer c.mu.Unlock()
 	for name, g := range c.groups {
 		g.mu.Lock()
-		if len(g.members) == 0 && len(g.offsets) == 0 {
+		if len(g.members) == 0 && len(g.offsets) == 0 && len(g.txnOffsets) == 0 {
 			delete(c.groups, name)
 		}
 		for _, m := range g.members {
@@ -208,7 +217,7 @@ func (c *Coordinator) get(name string) *group {
 
 // removeIfDead forgets g when it holds nothing. Callers hold g.mu.
 func (c *Coordinator) removeIfDead(g *group) {
-	if len(g.members) > 0 || len(g.offsets) > 0 || g.state != stateEmpty {
+	if len(g.members) > 0 || len(g.offsets) > 0 || len(g.txnOffsets) > 0 || g.state != stateEmpty {
 		return
 	}
 	c.mu.Lock()

@@ -25,8 +25,8 @@ func FuzzReplay(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := New(DefaultConfig(), []PartitionLog{nil}, quiet)
 		defer c.Close()
-		_, _ = decodeBatches(data, func(_ int64, key, value []byte) {
-			_ = c.apply(key, value)
+		_, _ = decodeBatches(data, func(r logRecord) {
+			_ = c.replay(0, r)
 		})
 		// Raw key/value halves as well, without a valid batch around them.
 		if len(data) > 2 {

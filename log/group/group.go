@@ -109,6 +109,9 @@ type group struct {
 	static       map[string]string    // instance id -> member id
 	pending      map[string]time.Time // KIP-394 member ids handed out, not yet joined
 	offsets      map[string]map[int32]offset
+	// txnOffsets: producer id -> offsets its open transaction committed,
+	// invisible to OffsetFetch until the transaction commits.
+	txnOffsets map[int64]map[string]map[int32]offset
 
 	rebalanceTimer *time.Timer
 	rebalanceToken int64

@@ -124,16 +124,31 @@ func (g *group) validateCommit(req *kmsg.OffsetCommitRequest) int16 {
 
 // FetchOffsets returns a group's committed offsets for topics (nil means
 // every topic with an offset). Partitions without one answer offset -1.
-func (c *Coordinator) FetchOffsets(groupName string, topics []kmsg.OffsetFetchRequestTopic) ([]kmsg.OffsetFetchResponseTopic, int16) {
+// With requireStable (KIP-447), a partition for which an open transaction
+// has committed an offset answers UNSTABLE_OFFSET_COMMIT instead, so that a
+// consumer taking it over waits for that transaction to end.
+func (c *Coordinator) FetchOffsets(groupName string, topics []kmsg.OffsetFetchRequestTopic, requireStable bool) ([]kmsg.OffsetFetchResponseTopic, int16) {
 	if groupName == "" {
 		return nil, kerr.InvalidGroupID.Code
 	}
 	g := c.get(groupName)
 	var offsets map[string]map[int32]offset
+	unstable := func(string, int32) bool { return false }
 	if g != nil {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		offsets = g.offsets
+		if requireStable && len(g.txnOffsets) > 0 {
+			unstable = g.hasPending
+		}
+	}
+	fetched := func(topic string, p int32, o offset, ok bool) kmsg.OffsetFetchResponseTopicPartition {
+		rp := fetchedPartition(p, o, ok)
+		if unstable(topic, p) {
+			rp.Offset, rp.LeaderEpoch = -1, -1
+			rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+		}
+		return rp
 	}
 	var out []kmsg.OffsetFetchResponseTopic
 	if topics == nil {
@@ -151,7 +166,7 @@ func (c *Coordinator) FetchOffsets(groupName string, topics []kmsg.OffsetFetchRe
 			}
 			sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 			for _, p := range ps {
-				rt.Partitions = append(rt.Partitions, fetchedPartition(p, offsets[t][p], true))
+				rt.Partitions = append(rt.Partitions, fetched(t, p, offsets[t][p], true))
 			}
 			out = append(out, rt)
 		}
@@ -162,7 +177,7 @@ func (c *Coordinator) FetchOffsets(groupName string, topics []kmsg.OffsetFetchRe
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			o, ok := offsets[t.Topic][p]
-			rt.Partitions = append(rt.Partitions, fetchedPartition(p, o, ok))
+			rt.Partitions = append(rt.Partitions, fetched(t.Topic, p, o, ok))
 		}
 		out = append(out, rt)
 	}
@@ -192,7 +207,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 		if req.Version < 2 && topics == nil {
 			topics = []kmsg.OffsetFetchRequestTopic{}
 		}
-		resp.Topics, resp.ErrorCode = c.FetchOffsets(req.Group, topics)
+		resp.Topics, resp.ErrorCode = c.FetchOffsets(req.Group, topics, req.Version >= 7 && req.RequireStable)
 		return resp
 	}
 	for _, rg := range req.Groups {
@@ -205,7 +220,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 				topics = append(topics, ft)
 			}
 		}
-		got, code := c.FetchOffsets(rg.Group, topics)
+		got, code := c.FetchOffsets(rg.Group, topics, req.RequireStable)
 		og := kmsg.NewOffsetFetchResponseGroup()
 		og.Group, og.ErrorCode = rg.Group, code
 		for _, t := range got {

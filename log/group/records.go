@@ -17,6 +17,18 @@ type kv struct{ key, value []byte }
 // encodeBatch builds an uncompressed RecordBatch v2 holding recs, with the
 // CRC filled in. The base offset is 0; the log assigns the real one.
 func encodeBatch(recs []kv, nowMs int64) []byte {
+	return encodeProducerBatch(recs, nowMs, -1, -1)
+}
+
+// attrTransactional is the RecordBatch attribute of transactional batches.
+const attrTransactional = 0x10
+
+// encodeProducerBatch is encodeBatch for a transactional producer
+// (producerID >= 0): the batch carries its id and epoch, sequence 0 (the
+// partition log assigns the real sequence, see PartitionLog) and the
+// transactional attribute, so that the log tracks it as part of the
+// producer's transaction until the coordinator's marker.
+func encodeProducerBatch(recs []kv, nowMs int64, producerID int64, epoch int16) []byte {
 	var body []byte
 	for i, r := range recs {
 		rec := kmsg.Record{OffsetDelta: int32(i), Key: r.key, Value: r.value}
@@ -39,6 +51,10 @@ func encodeBatch(recs []kv, nowMs int64) []byte {
 		NumRecords:           int32(len(recs)),
 		Records:              body,
 	}
+	if producerID >= 0 {
+		b.ProducerID, b.ProducerEpoch, b.FirstSequence = producerID, epoch, 0
+		b.Attributes = attrTransactional
+	}
 	out := b.AppendTo(nil)
 	// Length counts everything after the length field (offset 8..12).
 	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
@@ -49,11 +65,24 @@ func encodeBatch(recs []kv, nowMs int64) []byte {
 
 var errBadBatch = errors.New("malformed __consumer_offsets batch")
 
+// logRecord is one record of __consumer_offsets with what its batch says
+// about transactions.
+type logRecord struct {
+	offset     int64
+	key, value []byte
+	// producerID is the producer of a transactional batch (a
+	// TxnOffsetCommit, or a marker), -1 otherwise.
+	producerID int64
+	// marker: a transaction marker (control record); commit says which.
+	marker, commit bool
+}
+
 // decodeBatches walks concatenated record batches and calls fn for each
-// record. Control batches and batches that do not parse are skipped with an
-// error return only for structural damage (storage has already checked
-// CRCs).
-func decodeBatches(data []byte, fn func(offset int64, key, value []byte)) (next int64, err error) {
+// record, including the transaction markers of control batches. It stops
+// with an error only at structural damage (storage has already checked
+// CRCs); a partial trailing batch ends the walk, and next says where to
+// read on.
+func decodeBatches(data []byte, fn func(logRecord)) (next int64, err error) {
 	next = -1
 	for len(data) >= 12 {
 		n := int(int32(binary.BigEndian.Uint32(data[8:12])))
@@ -66,15 +95,18 @@ func decodeBatches(data []byte, fn func(offset int64, key, value []byte)) (next 
 		}
 		data = data[12+n:]
 		next = b.FirstOffset + int64(b.LastOffsetDelta) + 1
-		if b.Attributes&0x20 != 0 || b.Attributes&0x7 != 0 {
-			// Control batches carry no group state; compressed batches
-			// are never written by the coordinator.
-			continue
+		if b.Attributes&0x7 != 0 {
+			continue // the coordinator never writes compressed batches
+		}
+		control := b.Attributes&0x20 != 0
+		pid := int64(-1)
+		if b.Attributes&attrTransactional != 0 {
+			pid = b.ProducerID
 		}
 		recs := b.Records
 		for i := int32(0); i < b.NumRecords; i++ {
 			l, sz := varint(recs)
-			if sz <= 0 || l < 0 || len(recs) < sz+int(l) {
+			if sz <= 0 || l < 0 || int64(len(recs)-sz) < l {
 				return next, fmt.Errorf("%w: record %d length", errBadBatch, i)
 			}
 			var r kmsg.Record
@@ -82,7 +114,16 @@ func decodeBatches(data []byte, fn func(offset int64, key, value []byte)) (next 
 				return next, fmt.Errorf("%w: record %d: %v", errBadBatch, i, err)
 			}
 			recs = recs[sz+int(l):]
-			fn(b.FirstOffset+int64(r.OffsetDelta), r.Key, r.Value)
+			lr := logRecord{offset: b.FirstOffset + int64(r.OffsetDelta), key: r.Key, value: r.Value, producerID: pid}
+			if control {
+				// A marker's key is version int16, type int16
+				// (0 abort, 1 commit).
+				if pid < 0 || len(r.Key) < 4 {
+					continue
+				}
+				lr.marker, lr.commit = true, binary.BigEndian.Uint16(r.Key[2:]) == 1
+			}
+			fn(lr)
 		}
 	}
 	return next, nil
