@@ -23,6 +23,8 @@ import (
 // WriteRowValues does: create the buffer (done by WriteRowValues with no
 // values), append to it, and cut a page when it is full (again WriteRowValues
 // with no values, after the append, so pages end where they would have).
+// Every path that writes through it is checked against the per-value paths,
+// byte for byte, by TestColumnarMatchesPerValue.
 
 // columnBufferOffset is the offset of ColumnWriter.columnBuffer, or -1.
 var columnBufferOffset = func() uintptr {
@@ -32,6 +34,12 @@ var columnBufferOffset = func() uintptr {
 	}
 	return f.Offset
 }()
+
+// noValues is an empty, non-nil slice for WriteRowValues calls that only
+// create the buffer or cut a page: parquet-go computes field addresses from
+// the slice's data pointer, which must not be nil (checkptr, under -race,
+// rejects nil plus an offset).
+var noValues = make([]pq.Value, 1)[:0]
 
 // columnarAvailable reports whether columnBufferOf works with this version of
 // parquet-go.
@@ -46,7 +54,7 @@ func columnBufferOf(cw *pq.ColumnWriter) (pq.ColumnBuffer, error) {
 	field := (*pq.ColumnBuffer)(unsafe.Add(unsafe.Pointer(cw), columnBufferOffset))
 	if *field == nil {
 		// The writer creates its buffer lazily, on the first write.
-		if _, err := cw.WriteRowValues(nil); err != nil {
+		if _, err := cw.WriteRowValues(noValues); err != nil {
 			return nil, err
 		}
 	}

@@ -205,7 +205,7 @@ func (fw *fileWriter) writeColumn(i int, enc encoder, from, to int) error {
 		if err == nil && done {
 			// Cut a page if the buffer is full, as WriteRowValues does
 			// after every write; so pages end where they would have.
-			_, err = cw.WriteRowValues(nil)
+			_, err = cw.WriteRowValues(noValues)
 		}
 		if err != nil {
 			return fmt.Errorf("write column %q of %s: %w", fw.schema.Field(i).Name, fw.tmpPath, err)
