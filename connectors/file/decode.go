@@ -65,7 +65,7 @@ func (d *decoder) decode(rec []byte, atFileStart bool) (decoded, error) {
 		err := json.Unmarshal(line, &v)
 		return decoded{}, fmt.Errorf("invalid JSON: %v", err)
 	}
-	out := decoded{value: line}
+	out := decoded{value: line[:len(line):len(line)]}
 	if d.keyField != "" {
 		k, err := jsonKey(line, d.keyField)
 		if err != nil {

@@ -36,8 +36,10 @@ func splitCSV(buf []byte) int {
 	return -1
 }
 
-// trimEOL drops a trailing "\n" or "\r\n".
+// trimEOL drops a trailing "\n" or "\r\n". The result's capacity ends
+// with it, so appending to a record never writes into the bytes after it.
 func trimEOL(b []byte) []byte {
 	b = bytes.TrimSuffix(b, []byte("\n"))
-	return bytes.TrimSuffix(b, []byte("\r"))
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	return b[:len(b):len(b)]
 }
