@@ -22,18 +22,17 @@ type partitioner struct {
 	loc       *time.Location
 }
 
-// recordTimes returns a function giving the record time of row i of a
-// batch, in Unix microseconds (cheap to compare on the hot path; the range
-// covers any date). Rows whose time column is null fall back to the record
-// timestamp.
-func (p *partitioner) recordTimes(b *connectors.ColumnBatch) (func(i int) int64, error) {
-	recTime := func(i int) int64 { return b.Records[i].Timestamp.UnixMicro() }
+// columnTimes overwrites times[i], the Kafka record timestamp of row i of
+// a batch in Unix microseconds (cheap to compare on the hot path; the range
+// covers any date), with the value of the configured time column where the
+// batch has that column and the row's value is not null.
+func (p *partitioner) columnTimes(b *connectors.ColumnBatch, times []int64) error {
 	if p.timeField == "" {
-		return recTime, nil
+		return nil
 	}
 	idx := b.Columns.Schema().FieldIndices(p.timeField)
 	if len(idx) == 0 {
-		return recTime, nil // the field is absent from this batch's schema
+		return nil // the field is absent from this batch's schema
 	}
 	col := b.Columns.Column(idx[0])
 	var get func(i int) int64
@@ -48,15 +47,15 @@ func (p *partitioner) recordTimes(b *connectors.ColumnBatch) (func(i int) int64,
 	case *array.Int64:
 		get = func(i int) int64 { return a.Value(i) * 1000 }
 	default:
-		return nil, fmt.Errorf("partition time field %q is %s; want a timestamp, a date or int64 epoch milliseconds",
+		return fmt.Errorf("partition time field %q is %s; want a timestamp, a date or int64 epoch milliseconds",
 			p.timeField, col.DataType())
 	}
-	return func(i int) int64 {
-		if col.IsNull(i) {
-			return recTime(i)
+	for i := range times {
+		if col.IsValid(i) {
+			times[i] = get(i)
 		}
-		return get(i)
-	}, nil
+	}
+	return nil
 }
 
 // dir returns the directory of a row of topic with record time t.

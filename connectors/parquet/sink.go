@@ -58,6 +58,7 @@ type Sink struct {
 	log      *slog.Logger
 	parts    map[connectors.TopicPartition]*partitionState
 	dirCache dirCache
+	times    []int64 // record time (Unix µs) of each row of the batch being written
 	sizes    []int64 // input size of each row of the batch being written
 	metrics  *sinkMetrics
 }
@@ -84,6 +85,9 @@ type partitionState struct {
 type pendingRows struct {
 	runs [][2]int
 }
+
+// extend adds the rows after the last one added, up to to (exclusive).
+func (p *pendingRows) extend(to int) { p.runs[len(p.runs)-1][1] = to }
 
 func (p *pendingRows) add(i int) {
 	if n := len(p.runs); n > 0 && p.runs[n-1][1] == i {
@@ -153,8 +157,7 @@ func (s *Sink) WriteColumns(ctx context.Context, batches []connectors.ColumnBatc
 		if b.Columns == nil || int(b.Columns.NumRows()) != n {
 			return fmt.Errorf("partition %s: column batch has %d rows for %d records", b.TopicPartition, rowsOf(b), n)
 		}
-		times, err := s.cfg.recordTimes(b)
-		if err != nil {
+		if err := s.readRecords(b); err != nil {
 			// The batch's schema cannot be partitioned: refuse its records
 			// (errors.tolerance decides), keep serving the rest.
 			for i := 0; i < n; i++ {
@@ -163,12 +166,29 @@ func (s *Sink) WriteColumns(ctx context.Context, batches []connectors.ColumnBatc
 			base += n
 			continue
 		}
-		if err := s.writeBatch(b, times); err != nil {
+		if err := s.writeBatch(b); err != nil {
 			return fmt.Errorf("partition %s: %w", b.TopicPartition, err)
 		}
 		base += n
 	}
 	return refused.Err()
+}
+
+// readRecords fills s.times and s.sizes with the record time and the input
+// size of each row of b, in one tight pass over the records: the only one
+// (records are large and the loop that places rows does more per row, so
+// it would wait on memory longer).
+func (s *Sink) readRecords(b *connectors.ColumnBatch) error {
+	n := len(b.Records)
+	times := slices.Grow(s.times[:0], n)[:n]
+	sizes := slices.Grow(s.sizes[:0], n)[:n]
+	s.times, s.sizes = times, sizes
+	for i := range b.Records {
+		r := &b.Records[i]
+		times[i] = r.Timestamp.UnixMicro()
+		sizes[i] = int64(len(r.Key) + len(r.Value))
+	}
+	return s.cfg.columnTimes(b, times)
 }
 
 func rowsOf(b *connectors.ColumnBatch) int64 {
@@ -187,13 +207,12 @@ func (s *Sink) state(tp connectors.TopicPartition) *partitionState {
 	return st
 }
 
-func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) error {
+// writeBatch places the rows of b (whose times and sizes readRecords has
+// read) in files.
+func (s *Sink) writeBatch(b *connectors.ColumnBatch) error {
 	st := s.state(b.TopicPartition)
 	schema := b.Columns.Schema()
-	// Input sizes of the rows, filled in by the one pass over the records
-	// below, before any row is handed to a file.
-	sizes := slices.Grow(s.sizes[:0], len(b.Records))[:len(b.Records)]
-	s.sizes = sizes
+	times, sizes := s.times, s.sizes
 	var pending map[*fileWriter]*pendingRows
 	var last *fileWriter // the file of the previous row, and its runs
 	var lastRows *pendingRows
@@ -220,7 +239,7 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) erro
 	n := len(b.Records)
 	for i := 0; i < n; i++ {
 		rec := &b.Records[i]
-		t := times(i)
+		t := times[i]
 		if st.open && s.shouldRoll(st, t) {
 			if err := flushAll(); err != nil {
 				s.abort(st)
@@ -301,28 +320,26 @@ func (s *Sink) writeBatch(b *connectors.ColumnBatch, times func(int) int64) erro
 			last = fw
 		}
 		lastRows.add(i)
-		size := int64(len(rec.Key) + len(rec.Value))
-		sizes[i] = size
 		st.segLast = rec.Offset
 		st.segRecords++
-		st.segBytes += size
+		st.segBytes += sizes[i]
 		// The rows that follow mostly go to the same file with no roll:
 		// take them in a tight loop while that holds (same hour directory
 		// as this row, whose file is fw; no roll condition), and go back
 		// to the loop above at the first row that may do anything else.
-		for i+1 < n {
-			t := times(i + 1)
+		j := i + 1
+		for ; j < n; j++ {
+			t := times[j]
 			if !dirs.holds(b.Topic, t) || s.shouldRoll(st, t) {
 				break
 			}
-			i++
-			rec := &b.Records[i]
-			lastRows.add(i)
-			size := int64(len(rec.Key) + len(rec.Value))
-			sizes[i] = size
-			st.segLast = rec.Offset
 			st.segRecords++
-			st.segBytes += size
+			st.segBytes += sizes[j]
+		}
+		if j > i+1 {
+			lastRows.extend(j)
+			i = j - 1
+			st.segLast = b.Records[i].Offset
 		}
 	}
 	if err := flushAll(); err != nil {
