@@ -21,6 +21,10 @@ func FuzzReplay(f *testing.F) {
 	m.MemberID, m.SessionTimeoutMillis = "m", 10000
 	gv.Members = append(gv.Members, m)
 	f.Add(encodeBatch([]kv{{ok.AppendTo(nil), ov.AppendTo(nil)}, {gk.AppendTo(nil), gv.AppendTo(nil)}, {gk.AppendTo(nil), nil}}, 1))
+	// A transactional offset commit and its commit marker.
+	marker := encodeProducerBatch([]kv{{key: []byte{0, 0, 0, 1}, value: []byte{0, 0, 0, 0, 0, 0}}}, 1, 5, 0)
+	marker[22] |= 0x20 // control
+	f.Add(append(encodeProducerBatch([]kv{{ok.AppendTo(nil), ov.AppendTo(nil)}}, 1, 5, 0), marker...))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := New(DefaultConfig(), []PartitionLog{nil}, quiet)
