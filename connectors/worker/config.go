@@ -51,6 +51,15 @@ type Config struct {
 	// read its config record back and apply it; default 60s.
 	ApplyTimeout time.Duration
 
+	// SourceMaxInFlightRecords and SourceMaxInFlightBytes bound each
+	// source task's window of records produced but not yet acknowledged by
+	// the log (kgo.MaxBufferedRecords, kgo.MaxBufferedBytes): the task
+	// keeps polling while the window has room, so the producer always has
+	// records to batch, and blocks when it is full. Defaults 50000 records
+	// and 64 MiB. A single record larger than the byte bound fails.
+	SourceMaxInFlightRecords int
+	SourceMaxInFlightBytes   int
+
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the worker's Prometheus metrics; default a
@@ -69,6 +78,9 @@ const (
 	DefaultOffsetFlushInterval = 5 * time.Second
 	DefaultShutdownTimeout     = 30 * time.Second
 	DefaultApplyTimeout        = 60 * time.Second
+
+	DefaultSourceMaxInFlightRecords = 50000
+	DefaultSourceMaxInFlightBytes   = 64 << 20
 )
 
 func (c *Config) setDefaults() error {
@@ -107,6 +119,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ApplyTimeout <= 0 {
 		c.ApplyTimeout = DefaultApplyTimeout
+	}
+	if c.SourceMaxInFlightRecords <= 0 {
+		c.SourceMaxInFlightRecords = DefaultSourceMaxInFlightRecords
+	}
+	if c.SourceMaxInFlightBytes <= 0 {
+		c.SourceMaxInFlightBytes = DefaultSourceMaxInFlightBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

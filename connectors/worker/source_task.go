@@ -109,6 +109,8 @@ func (t *sourceTask) run(ctx context.Context) error {
 	cl, err := kgo.NewClient(w.cfg.clientOpts(
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(w.cfg.SourceMaxInFlightRecords),
+		kgo.MaxBufferedBytes(w.cfg.SourceMaxInFlightBytes),
 		kgo.ClientID("connect-"+e.connector+"-"+strconv.Itoa(e.id)),
 	)...)
 	if err != nil {
@@ -225,8 +227,9 @@ func (t *sourceTask) poll(ctx context.Context) ([]connectors.Record, error) {
 }
 
 // produce sends a batch's records without waiting for them. The client
-// bounds what is buffered (kgo's MaxBufferedRecords and MaxBufferedBytes):
-// when the log falls behind, Produce blocks and so does the next Poll.
+// bounds what is in flight (Config.SourceMaxInFlightRecords and
+// SourceMaxInFlightBytes): when the log falls behind, Produce blocks and so
+// does the next Poll.
 func (t *sourceTask) produce(ctx context.Context, recs []connectors.Record) error {
 	e := &t.env
 	w := e.w
