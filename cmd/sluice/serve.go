@@ -34,8 +34,13 @@ func newServeCmd() *cobra.Command {
 Settings come from --config (a server.properties-style key=value file, or
 YAML with the same keys, e.g. log.retention.ms, num.partitions,
 auto.create.topics.enable, socket.request.max.bytes, max.connections,
-connections.max.idle.ms, group.initial.rebalance.delay.ms); flags override
-the file. SIGTERM or SIGINT shuts down gracefully, flushing every log.`,
+connections.max.idle.ms, group.initial.rebalance.delay.ms,
+transaction.max.timeout.ms, transactional.id.expiration.ms); flags override
+the file. SIGTERM or SIGINT shuts down gracefully, flushing every log.
+
+The broker is also the transaction coordinator: transactional producers
+(transactional.id) and read_committed consumers work as against Kafka, so
+clients can process exactly once.`,
 		Example: `  sluice serve --data-dir ./data --listen 127.0.0.1:9092
   sluice serve --config broker.properties --metrics-listen 127.0.0.1:9644`,
 		// Flags are parsed in RunE, after extensions registered in other

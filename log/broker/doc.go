@@ -23,12 +23,31 @@
 // timestamp, max timestamp), OffsetForLeaderEpoch, InitProducerId
 // (idempotent producers; ids reserved on disk in blocks so they are never
 // reused), FindCoordinator (v4 batched), the classic group APIs, OffsetCommit,
-// OffsetFetch (v8 batched), OffsetDelete, DescribeConfigs, AlterConfigs,
-// IncrementalAlterConfigs, DescribeCluster, DeleteRecords, DescribeLogDirs
-// and DescribeProducers.
+// OffsetFetch (v8 batched, KIP-447 require_stable), OffsetDelete,
+// DescribeConfigs, AlterConfigs, IncrementalAlterConfigs, DescribeCluster,
+// DeleteRecords, DescribeLogDirs, DescribeProducers, and transactions:
+// FindCoordinator for transactional ids, transactional InitProducerId,
+// AddPartitionsToTxn (v0–v3), AddOffsetsToTxn, EndTxn (v0–v4),
+// TxnOffsetCommit (v0–v4), DescribeTransactions and ListTransactions.
 //
-// Not served: transactions (transactional InitProducerId is refused),
-// SASL/TLS, ACLs, quotas, KIP-848 consumer groups, replication.
+// # Transactions
+//
+// The transaction coordinator is log/txn; its state is the compacted
+// internal topic __transaction_state. It writes transaction markers
+// straight into partition logs (no WriteTxnMarkers on a single node) and,
+// for __consumer_offsets partitions, tells the group coordinator to apply
+// or drop the transaction's offsets. A transactional batch is appended only
+// to a partition of its producer's Ongoing transaction at the current
+// epoch, checked under the partition's append lock. Fetch with
+// isolation_level=read_committed reads up to the last stable offset and
+// returns the aborted transactions overlapping what it returns;
+// ListOffsets read_committed answers the last stable offset as the end.
+// This is KIP-98 with explicit AddPartitionsToTxn: the KIP-890 part 2
+// versions (Produce v12, EndTxn v5, TxnOffsetCommit v5) are not
+// advertised, so clients use the classic protocol.
+//
+// Not served: SASL/TLS, ACLs, quotas, KIP-848 consumer groups,
+// replication, WriteTxnMarkers.
 //
 // # Data directory
 //
@@ -37,5 +56,6 @@
 // <data-dir>/meta/: topics.json (names, ids, partition counts, configs),
 // cluster.json (cluster id) and producer-ids.json, each replaced atomically
 // (temporary file, fsync, rename, fsync directory). Committed offsets and
-// group metadata are records in the compacted __consumer_offsets topic.
+// group metadata are records in the compacted __consumer_offsets topic,
+// transaction state in __transaction_state.
 package broker

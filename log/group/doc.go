@@ -9,6 +9,13 @@
 // replayed from there on start, so offsets and group membership survive a
 // restart exactly as they do in Kafka.
 //
+// Transactional offset commits (TxnOffsetCommit) are written as the
+// producer's transactional batch and held as pending, invisible to
+// OffsetFetch (UNSTABLE_OFFSET_COMMIT for KIP-447 consumers), until the
+// transaction coordinator's marker lands in the partition: CompleteTxn
+// applies them on commit and drops them on abort, and replay does the same
+// from the log.
+//
 // The coordinator speaks kmsg: each method takes a decoded request and returns
 // the response body, leaving framing and versions to the broker.
 package group
