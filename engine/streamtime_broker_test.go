@@ -46,7 +46,9 @@ func TestStreamTimeSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const base = int64(1_700_000_000_000)
+	// Recent event times (retention deletes records by their timestamps),
+	// aligned to the windows.
+	base := time.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli()
 	rec := func(ts int64) *kgo.Record {
 		return &kgo.Record{Topic: "st-in", Key: []byte("k"), Value: []byte("v"), Timestamp: time.UnixMilli(base + ts)}
 	}
