@@ -58,10 +58,24 @@ func initTxn(ctx context.Context, s *kgo.GroupTransactSession) error {
 }
 
 // transformBatch produces "out:<value>" for each record to the same
-// partition of eosOut, inside the session's open transaction.
-func transformBatch(ctx context.Context, s *kgo.GroupTransactSession, recs []*kgo.Record) {
+// partition of eosOut, inside the session's open transaction. It returns
+// how the transaction must end: franz-go commits whatever was produced, so
+// a record that failed (its promise says so; Flush does not) must abort it.
+func transformBatch(ctx context.Context, s *kgo.GroupTransactSession, recs []*kgo.Record) func() kgo.TransactionEndTry {
+	var failed atomic.Bool
 	for _, r := range recs {
-		s.Produce(ctx, &kgo.Record{Topic: eosOut, Partition: r.Partition, Key: r.Key, Value: append([]byte("out:"), r.Value...)}, nil)
+		s.Produce(ctx, &kgo.Record{Topic: eosOut, Partition: r.Partition, Key: r.Key, Value: append([]byte("out:"), r.Value...)},
+			func(_ *kgo.Record, err error) {
+				if err != nil {
+					failed.Store(true)
+				}
+			})
+	}
+	return func() kgo.TransactionEndTry {
+		if err := s.Client().Flush(ctx); err != nil || failed.Load() {
+			return kgo.TryAbort
+		}
+		return kgo.TryCommit
 	}
 }
 
@@ -98,15 +112,11 @@ func TestEOSChildProcess(t *testing.T) {
 			fmt.Println("error begin", err)
 			os.Exit(1)
 		}
-		transformBatch(ctx, s, recs)
+		how := transformBatch(ctx, s, recs)()
 		// Widen the window in which a kill lands mid-transaction, with
 		// the records already in the log.
-		if err := s.Client().Flush(ctx); err != nil {
-			fmt.Println("error flush", err)
-			os.Exit(1)
-		}
 		time.Sleep(20 * time.Millisecond)
-		committed, err := s.End(ctx, kgo.TryCommit)
+		committed, err := s.End(ctx, how)
 		if err != nil {
 			fmt.Println("error end", err)
 			os.Exit(1)
@@ -281,10 +291,13 @@ func TestTransactionCompletedAfterBrokerKill(t *testing.T) {
 	if err := s.Begin(); err != nil {
 		t.Fatal(err)
 	}
-	transformBatch(ctx, s, batch)
+	how := transformBatch(ctx, s, batch)()
+	if how != kgo.TryCommit {
+		t.Fatal("a record of the transaction failed")
+	}
 	ended := make(chan error, 1)
 	go func() {
-		_, err := s.End(ctx, kgo.TryCommit)
+		_, err := s.End(ctx, how)
 		ended <- err
 	}()
 	for {
@@ -352,8 +365,7 @@ func TestTransactionCompletedAfterBrokerKill(t *testing.T) {
 		if err := s2.Begin(); err != nil {
 			t.Fatal(err)
 		}
-		transformBatch(ctx, s2, recs)
-		if ok, err := s2.End(ctx, kgo.TryCommit); err != nil || !ok {
+		if ok, err := s2.End(ctx, transformBatch(ctx, s2, recs)()); err != nil || !ok {
 			t.Fatalf("commit: %v %v", ok, err)
 		}
 		done += len(recs)
