@@ -223,6 +223,12 @@ func (c *Coordinator) replay(id string, m *meta) {
 func (c *Coordinator) completeAll(ctx context.Context) int {
 	n := 0
 	for _, t := range c.snapshot() {
+		t.view.RLock()
+		preparing := t.cur.state.preparing()
+		t.view.RUnlock()
+		if !preparing {
+			continue // without waiting for a transition in progress
+		}
 		t.mu.Lock()
 		if !t.removed && t.cur.state.preparing() {
 			n++
