@@ -30,6 +30,10 @@ type offset struct {
 	LeaderEpoch int32
 	Metadata    string
 	CommitMs    int64
+	// order is when the commit was written, among the group's commits
+	// (log order, also on replay): a transaction's offsets apply at its
+	// commit marker only over commits written before them.
+	order int64
 }
 
 type protocol struct {
@@ -112,6 +116,7 @@ type group struct {
 	// txnOffsets: producer id -> offsets its open transaction committed,
 	// invisible to OffsetFetch until the transaction commits.
 	txnOffsets map[int64]map[string]map[int32]offset
+	commits    int64 // numbers commits for offset.order
 
 	rebalanceTimer *time.Timer
 	rebalanceToken int64
@@ -137,7 +142,19 @@ func (g *group) setState(s state) {
 	g.stateSince = g.c.cfg.Now()
 }
 
+// setOffset stores a commit that was just written (or replayed).
 func (g *group) setOffset(topic string, p int32, o offset) {
+	o.order = g.nextOrder()
+	g.putOffset(topic, p, o)
+}
+
+// nextOrder numbers the group's commits in the order they are written.
+func (g *group) nextOrder() int64 {
+	g.commits++
+	return g.commits
+}
+
+func (g *group) putOffset(topic string, p int32, o offset) {
 	if g.offsets == nil {
 		g.offsets = make(map[string]map[int32]offset)
 	}

@@ -153,6 +153,7 @@ func (c *Coordinator) addPending(g *group, pid int64, topic string, partition in
 		ps = make(map[int32]offset)
 		byTopic[topic] = ps
 	}
+	o.order = g.nextOrder()
 	ps[partition] = o
 	c.mu.Lock()
 	gs := c.txnGroups[pid]
@@ -207,7 +208,11 @@ func (c *Coordinator) completeGroup(g *group, pid int64, commit bool) {
 	if commit {
 		for topic, ps := range g.txnOffsets[pid] {
 			for p, o := range ps {
-				g.setOffset(topic, p, o)
+				// A plain commit written after the transactional
+				// one wins, as in Kafka.
+				if cur, ok := g.offsets[topic][p]; !ok || cur.order < o.order {
+					g.putOffset(topic, p, o)
+				}
 			}
 		}
 	}

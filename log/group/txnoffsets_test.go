@@ -73,6 +73,21 @@ func txnCommit(c *Coordinator, group string, pid int64, member string, gen int32
 	return c.TxnOffsetCommit(r, nil).Topics[0].Partitions[0].ErrorCode
 }
 
+func plainCommit(t *testing.T, c *Coordinator, group string, offset int64) {
+	t.Helper()
+	r := kmsg.NewPtrOffsetCommitRequest()
+	r.Group, r.Generation = group, -1
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Offset = offset
+	rt.Partitions = append(rt.Partitions, rp)
+	r.Topics = append(r.Topics, rt)
+	if code := c.OffsetCommit(r, nil).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("offset commit: %d", code)
+	}
+}
+
 // fetchT0 returns the committed offset of t[0] and its error code.
 func fetchT0(c *Coordinator, group string, requireStable bool) (int64, int16) {
 	r := kmsg.NewPtrOffsetFetchRequest()
@@ -112,6 +127,16 @@ func TestTxnOffsetsVisibleOnCommit(t *testing.T) {
 	if o, _ := fetchT0(c, "g", true); o != 10 {
 		t.Fatalf("after abort: %d, want 10", o)
 	}
+	// A plain commit written after a transactional one wins over it.
+	if code := txnCommit(c, "g", 5, "", -1, 15); code != 0 {
+		t.Fatal(code)
+	}
+	plainCommit(t, c, "g", 16)
+	writeMarker(t, c, logs, "g", 5, true)
+	if o, _ := fetchT0(c, "g", true); o != 16 {
+		t.Fatalf("plain commit after the transactional one: %d, want 16", o)
+	}
+	plainCommit(t, c, "g", 10)
 	// A third transaction is open across a restart, then committed.
 	if code := txnCommit(c, "g", 5, "", -1, 30); code != 0 {
 		t.Fatal(code)

@@ -49,6 +49,22 @@
 // written, so no transactional batch can land after its transaction's
 // marker (no "hanging" transactions).
 //
+// # Clients
+//
+// Nothing special is needed beyond what Kafka needs. With franz-go:
+// kgo.TransactionalID on the producing client (idempotence is implied),
+// kgo.FetchIsolationLevel(kgo.ReadCommitted()) on consumers of
+// transactional output, and kgo.GroupTransactSession for
+// consume-transform-produce. Two client behaviours to know: franz-go
+// commits whatever was produced, so a caller must watch each record's
+// promise and end with TryAbort if one failed (Flush does not report
+// them); and a transactional client initializes its producer id lazily, so
+// a restarted instance should call Begin and End(TryAbort) once before it
+// polls, which fences its predecessor and aborts what it left open instead
+// of waiting out the transaction timeout while the group's offsets are
+// unstable. kgo.InstanceID (static membership) lets the restarted instance
+// take over its predecessor's partitions without a rebalance.
+//
 // # Testing hook
 //
 // The environment variable SLUICE_TXN_FAILPOINT=hang-after-prepare makes
