@@ -44,12 +44,22 @@ func startWorker(t testing.TB, brokerAddr string) *testWorker {
 // internal topics need distinct ids).
 func startWorkerID(t testing.TB, brokerAddr, id string) *testWorker {
 	t.Helper()
+	return startWorkerLog(t, brokerAddr, id, nil)
+}
+
+// startWorkerLog is startWorkerID also writing the worker's log to logs.
+func startWorkerLog(t testing.TB, brokerAddr, id string, logs io.Writer) *testWorker {
+	t.Helper()
+	var out io.Writer = testWriter{t}
+	if logs != nil {
+		out = io.MultiWriter(out, logs)
+	}
 	w, err := worker.New(worker.Config{
 		Brokers:             []string{brokerAddr},
 		WorkerID:            id,
 		OffsetFlushInterval: 200 * time.Millisecond,
 		ShutdownTimeout:     10 * time.Second,
-		Logger:              slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:              slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -35,6 +36,9 @@ type sinkTask struct {
 	cbErr       error // a fatal error raised inside a rebalance callback
 	inferred    map[connectors.TopicPartition]*inferredSchema
 	fetchLogged map[string]time.Time
+	// rebalanceWanted is set when the group wants to rebalance while the
+	// task holds polled records (kgo.OnPartitionsCallbackBlocked).
+	rebalanceWanted atomic.Bool
 }
 
 func (t *sinkTask) label() []string { return []string{t.env.connector, strconv.Itoa(t.env.id)} }
@@ -79,6 +83,7 @@ func (t *sinkTask) run(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(t.onAssigned),
 		kgo.OnPartitionsRevoked(t.onRevoked),
 		kgo.OnPartitionsLost(t.onLost),
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { t.rebalanceWanted.Store(true) }),
 	}
 	if re := e.cfg.String(KeyTopicsRegex); re != "" {
 		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(re))
@@ -129,6 +134,7 @@ func (t *sinkTask) run(ctx context.Context) error {
 		// buffers is bounded by its fetch limits (kgo.FetchMaxBytes,
 		// kgo.FetchMaxPartitionBytes).
 		pctx, cancel := context.WithTimeout(ctx, time.Until(t.lastFlush.Add(w.cfg.OffsetFlushInterval)))
+		t.rebalanceWanted.Store(false)
 		fetches := cl.PollFetches(pctx)
 		cancel()
 		if fetches.IsClientClosed() {
@@ -166,7 +172,9 @@ func (t *sinkTask) run(ctx context.Context) error {
 // most maxPoll, flushing and committing whenever the flush interval has
 // passed. Everything polled is delivered, even when ctx ends (bounded by
 // the shutdown timeout), so a stop or pause never leaves polled records
-// behind.
+// behind; but when the group wants to rebalance, the task stops between
+// batches and rewinds the client to the first record not delivered, so a
+// large poll never holds a rebalance up for long.
 func (t *sinkTask) deliverFetches(ctx context.Context, fetches kgo.Fetches, maxPoll int) error {
 	w := t.env.w
 	n := 0
@@ -200,7 +208,30 @@ func (t *sinkTask) deliverFetches(ctx context.Context, fetches kgo.Fetches, maxP
 		if err != nil || n == 0 {
 			return err
 		}
+		if t.rebalanceWanted.Load() {
+			t.rewind(runs, n)
+			return nil
+		}
 	}
+}
+
+// rewind sets the client's position of each partition in runs back to its
+// first record, which was polled but not delivered. The caller then allows
+// the rebalance: a partition the task keeps is consumed again from there; a
+// partition it loses starts, for its new owner, at the committed offset,
+// which covers only delivered records. The group cannot rebalance until
+// the caller allows it, so the partitions are still the task's.
+func (t *sinkTask) rewind(runs [][]*kgo.Record, n int) {
+	to := map[string]map[int32]kgo.EpochOffset{}
+	for _, run := range runs {
+		r := run[0]
+		if to[r.Topic] == nil {
+			to[r.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		to[r.Topic][r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+	}
+	t.cl.SetOffsets(to)
+	t.env.log.Info("group rebalancing: returned polled records to the client", "records", n, "partitions", len(runs))
 }
 
 // fetchError returns the first fetch error that is not the poll timeout or
