@@ -9,8 +9,10 @@ import (
 	"cmp"
 	"fmt"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -48,7 +50,18 @@ func genEvents(r *rand.Rand, n int) []ev {
 	return out
 }
 
+// seeds is the number of random rounds per differential test: 300 by
+// default (a few CPU seconds for the package), 40 with -short, or
+// SLUICE_DIFF_SEEDS for a deeper run (SLUICE_DIFF_SEEDS=5000 go test
+// -run Differential ./operators/).
 func seeds(t *testing.T) int {
+	if s := os.Getenv("SLUICE_DIFF_SEEDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("SLUICE_DIFF_SEEDS=%q: want a positive number", s)
+		}
+		return n
+	}
 	if testing.Short() {
 		return 40
 	}
