@@ -36,6 +36,16 @@
 // crash replays input since the last commit: at-least-once, never a lost
 // update.
 //
+// Each commit carries the task's stream time in the offset metadata (Kafka
+// Streams' encoding; DecodeStreamTime reads it), and a task resumes from
+// the stream time of the offsets it resumes from, wherever it runs next:
+// windows that had closed stay closed (replayed records for them are late
+// and dropped, and nothing is emitted for them again) and stream-time
+// punctuations and TTLs carry on where they were. Windows still open at
+// the last commit can count replayed records twice; that, and repartition
+// topics holding an upstream task's replayed output a second time, is what
+// at-least-once means.
+//
 // Records a task reads from several partitions are processed in timestamp
 // order (see MaxTaskIdle). Input that cannot be decoded is counted and
 // skipped, sent to DeadLetterTopic with headers saying where it came from
