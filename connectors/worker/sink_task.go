@@ -171,10 +171,11 @@ func (t *sinkTask) run(ctx context.Context) error {
 // deliverFetches hands the polled records to the sink in batches of at
 // most maxPoll, flushing and committing whenever the flush interval has
 // passed. Everything polled is delivered, even when ctx ends (bounded by
-// the shutdown timeout), so a stop or pause never leaves polled records
-// behind; but when the group wants to rebalance, the task stops between
-// batches and rewinds the client to the first record not delivered, so a
-// large poll never holds a rebalance up for long.
+// the shutdown timeout), so a stop never leaves polled records behind; but
+// when the group wants to rebalance or the task is paused, the task stops
+// between batches and rewinds the client to the first record not
+// delivered, so a large poll never holds a rebalance or a pause up for
+// long.
 func (t *sinkTask) deliverFetches(ctx context.Context, fetches kgo.Fetches, maxPoll int) error {
 	w := t.env.w
 	n := 0
@@ -208,7 +209,7 @@ func (t *sinkTask) deliverFetches(ctx context.Context, fetches kgo.Fetches, maxP
 		if err != nil || n == 0 {
 			return err
 		}
-		if t.rebalanceWanted.Load() {
+		if p, _ := t.pausedCh(); p || t.rebalanceWanted.Load() {
 			t.rewind(runs, n)
 			return nil
 		}
@@ -231,7 +232,7 @@ func (t *sinkTask) rewind(runs [][]*kgo.Record, n int) {
 		to[r.Topic][r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
 	}
 	t.cl.SetOffsets(to)
-	t.env.log.Info("group rebalancing: returned polled records to the client", "records", n, "partitions", len(runs))
+	t.env.log.Info("rebalance or pause: returned polled records to the client", "records", n, "partitions", len(runs))
 }
 
 // fetchError returns the first fetch error that is not the poll timeout or
