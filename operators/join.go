@@ -147,12 +147,32 @@ func streamJoin[K, V1, V2, VR any](left Stream[K, V1], right Stream[K, V2], kind
 		// minHeld is a lower bound of the held records' timestamps
 		// (math.MinInt64: unknown), so most records skip the scan.
 		minHeld int64
+		// The record being joined and the callbacks that pair it with
+		// the other side's buffer, made once per task rather than per
+		// record.
+		lrec    Record[K, V1]
+		rrec    Record[K, V2]
+		matched bool
+		withR   func(t, aux int64, rv V2) bool
+		withL   func(t, aux int64, lv V1) bool
 	}
 	setup := func(tk *Task) (*env, error) {
 		if e, ok := tk.shared[name].(*env); ok {
 			return e, nil
 		}
 		e := &env{seq: time.Now().UnixNano(), minHeld: math.MinInt64}
+		e.withR = func(t, _ int64, rv V2) bool {
+			e.matched = true
+			r := &e.lrec
+			e.out.process(Record[K, VR]{Key: r.Key, Value: joiner(r.Key, &r.Value, &rv), Timestamp: max(r.Timestamp, t), Headers: r.Headers})
+			return true
+		}
+		e.withL = func(t, _ int64, lv V1) bool {
+			e.matched = true
+			r := &e.rrec
+			e.out.process(Record[K, VR]{Key: r.Key, Value: joiner(r.Key, &lv, &r.Value), Timestamp: max(r.Timestamp, t), Headers: r.Headers})
+			return true
+		}
 		var err error
 		if e.ls, err = storeFrom[*timeStore[V1]](tk, lstore); err != nil {
 			return nil, err
@@ -189,7 +209,13 @@ func streamJoin[K, V1, V2, VR any](left Stream[K, V1], right Stream[K, V2], kind
 			return nil
 		}
 		minHeld := limit + 1
-		err := e.os.scanRaw(0, limit, func(key []byte, t, aux int64, v sided[V1, V2]) bool {
+		// Held records start at minHeld: scanning from there skips what
+		// earlier scans emitted and deleted (tombstones in an LSM store).
+		from := int64(0)
+		if e.minHeld != math.MinInt64 {
+			from = max(e.minHeld, 0)
+		}
+		err := e.os.scanRaw(from, limit, func(key []byte, t, aux int64, v sided[V1, V2]) bool {
 			look := w.after
 			if !v.left {
 				look = w.before
@@ -257,13 +283,11 @@ func streamJoin[K, V1, V2, VR any](left Stream[K, V1], right Stream[K, V2], kind
 				tk.fail(err)
 				return
 			}
-			matched := false
-			lv := r.Value
-			if err := e.rs.fetch(e.kb, ts-w.before, ts+w.after, func(t, aux int64, rv V2) bool {
-				matched = true
-				e.out.process(Record[K, VR]{Key: r.Key, Value: joiner(r.Key, &lv, &rv), Timestamp: max(ts, t), Headers: r.Headers})
-				return true
-			}); err != nil {
+			e.lrec, e.matched = r, false
+			err := e.rs.fetch(e.kb, ts-w.before, ts+w.after, e.withR)
+			matched := e.matched
+			e.lrec = Record[K, V1]{}
+			if err != nil {
 				tk.fail(err)
 				return
 			}
@@ -307,13 +331,11 @@ func streamJoin[K, V1, V2, VR any](left Stream[K, V1], right Stream[K, V2], kind
 				tk.fail(err)
 				return
 			}
-			matched := false
-			rv := r.Value
-			if err := e.ls.fetch(e.kb, ts-w.after, ts+w.before, func(t, aux int64, lv V1) bool {
-				matched = true
-				e.out.process(Record[K, VR]{Key: r.Key, Value: joiner(r.Key, &lv, &rv), Timestamp: max(ts, t), Headers: r.Headers})
-				return true
-			}); err != nil {
+			e.rrec, e.matched = r, false
+			err := e.ls.fetch(e.kb, ts-w.after, ts+w.before, e.withL)
+			matched := e.matched
+			e.rrec = Record[K, V2]{}
+			if err != nil {
 				tk.fail(err)
 				return
 			}

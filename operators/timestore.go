@@ -3,7 +3,6 @@ package operators
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/RaduBerinde/btreemap"
@@ -56,11 +55,10 @@ type timeStore[V any] struct {
 	highT    int64 // largest t written since open (t never exceeds observed in practice)
 	metaSet  bool
 
-	kbuf    []byte
-	vbuf    []byte
-	lo, hi  []byte
-	scratch []*tsEntry[V]
-	busy    bool // a range read is running (scratch in use)
+	kbuf []byte
+	vbuf []byte
+	rd   *tsReader[V] // see timestore_read.go
+	busy bool         // rd is in use
 }
 
 // tsEntry is a cached entry; present=false caches an absence, or a pending
@@ -315,155 +313,6 @@ func (s *timeStore[V]) del(key []byte, t, aux int64) error {
 	e.v, e.present = zero, false
 	s.markDirty(e)
 	return nil
-}
-
-// iterate calls fn for every entry with a raw key in [lo, hi), merging the
-// cache's pending writes over the raw store, in raw-key order. fn must not
-// write to the store.
-func (s *timeStore[V]) iterate(lo, hi []byte, fn func(rk []byte, v V) bool) error {
-	// The pending entries in range go to a reused slice, unless this is a
-	// read nested in another one's callback.
-	var pend []*tsEntry[V]
-	if !s.busy {
-		s.busy = true
-		pend = s.scratch[:0]
-		defer func() {
-			clear(pend)
-			s.scratch = pend[:0]
-			s.busy = false
-		}()
-	}
-	if s.dirty.Len() > 0 {
-		s.dirty.AscendFunc(btreemap.GE(string(lo)), btreemap.LT(string(hi)), func(_ string, e *tsEntry[V]) bool {
-			pend = append(pend, e)
-			return true
-		})
-	}
-	var ferr error
-	stop := false
-	i := 0
-	// emitPending hands over pending entries ordered before rk (all of
-	// them when rk is nil); it reports whether rk itself is pending.
-	emitPending := func(rk []byte) (shadowed bool) {
-		for i < len(pend) && (rk == nil || pend[i].key < string(rk)) {
-			e := pend[i]
-			i++
-			if e.present && !fn([]byte(e.key), e.v) {
-				stop = true
-				return false
-			}
-		}
-		if rk != nil && i < len(pend) && pend[i].key == string(rk) {
-			e := pend[i]
-			i++
-			if e.present && !fn(rk, e.v) {
-				stop = true
-			}
-			return true
-		}
-		return false
-	}
-	err := s.raw.Range(lo, hi, func(rk, rv []byte) bool {
-		if len(pend) > 0 {
-			if emitPending(rk) || stop {
-				return !stop
-			}
-		}
-		v, err := s.vs.Deserialize(rv)
-		if err != nil {
-			ferr = fmt.Errorf("store %q: value at key %x: %w", s.raw.Name(), rk, err)
-			return false
-		}
-		if !fn(rk, v) {
-			stop = true
-			return false
-		}
-		return true
-	})
-	if err != nil {
-		return fmt.Errorf("store %q: range: %w", s.raw.Name(), err)
-	}
-	if ferr != nil {
-		return ferr
-	}
-	if !stop {
-		emitPending(nil)
-	}
-	return nil
-}
-
-// fetch calls fn for key's live entries with from <= t <= to, ascending by
-// (t, aux). fn must not write to the store.
-func (s *timeStore[V]) fetch(key []byte, from, to int64, fn func(t, aux int64, v V) bool) error {
-	if s.observed != NoTimestamp {
-		from = max(from, s.observed-s.retention)
-	}
-	to = min(to, max(s.observed, s.highT))
-	from = max(from, 0)
-	if from > to {
-		return nil
-	}
-	var ferr error
-	stop := false
-	for seg := s.segOf(from); seg <= s.segOf(to) && !stop; seg++ {
-		s.lo = s.segKey(s.lo[:0], seg, key, from)
-		s.hi = s.segKey(s.hi[:0], seg, key, to)
-		s.hi = append(binary.BigEndian.AppendUint64(s.hi, math.MaxUint64), 0)
-		err := s.iterate(s.lo, s.hi, func(rk []byte, v V) bool {
-			_, t, aux, ok := parseTimeKey(rk)
-			if !ok {
-				ferr = fmt.Errorf("store %q: corrupt key %x", s.raw.Name(), rk)
-				return false
-			}
-			if !fn(t, aux, v) {
-				stop = true
-				return false
-			}
-			return true
-		})
-		if err != nil {
-			return fmt.Errorf("store %q: fetch: %w", s.raw.Name(), err)
-		}
-		if ferr != nil {
-			return ferr
-		}
-	}
-	return nil
-}
-
-// scan calls fn for every live entry with from <= t <= to, any key, in
-// store order (segment, key, t).
-func (s *timeStore[V]) scan(from, to int64, fn func(key []byte, t, aux int64, v V) bool) error {
-	if s.observed != NoTimestamp {
-		from = max(from, s.observed-s.retention)
-	}
-	return s.scanRaw(from, to, fn)
-}
-
-// scanRaw is scan including entries past retention not yet dropped.
-func (s *timeStore[V]) scanRaw(from, to int64, fn func(key []byte, t, aux int64, v V) bool) error {
-	to = min(to, max(s.observed, s.highT))
-	if from > to {
-		return nil
-	}
-	lo := binary.BigEndian.AppendUint64([]byte{tsData}, uint64(s.segOf(from)))
-	hi := binary.BigEndian.AppendUint64([]byte{tsData}, uint64(s.segOf(to)+1))
-	var ferr error
-	err := s.iterate(lo, hi, func(rk []byte, v V) bool {
-		key, t, aux, ok := parseTimeKey(rk)
-		if !ok {
-			ferr = fmt.Errorf("store %q: corrupt key %x", s.raw.Name(), rk)
-			return false
-		}
-		if t < from || t > to {
-			return true
-		}
-		return fn(key, t, aux, v)
-	})
-	if err != nil {
-		return fmt.Errorf("store %q: scan: %w", s.raw.Name(), err)
-	}
-	return ferr
 }
 
 // flush runs between records (at the task's flush): it writes the pending

@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"strings"
+	"unsafe"
 
 	"github.com/RaduBerinde/btreemap"
 )
@@ -51,13 +52,15 @@ func (m *Memory) Delete(key []byte) error {
 	return nil
 }
 
+// bounds views start and end as strings without copying: the tree only
+// compares against them during the call.
 func bounds(start, end []byte) (btreemap.LowerBound[string], btreemap.UpperBound[string]) {
 	lo, hi := btreemap.Min[string](), btreemap.Max[string]()
 	if start != nil {
-		lo = btreemap.GE(string(start))
+		lo = btreemap.GE(unsafe.String(unsafe.SliceData(start), len(start)))
 	}
 	if end != nil {
-		hi = btreemap.LT(string(end))
+		hi = btreemap.LT(unsafe.String(unsafe.SliceData(end), len(end)))
 	}
 	return lo, hi
 }
@@ -71,8 +74,10 @@ func (m *Memory) Range(start, end []byte, fn func(key, value []byte) bool) error
 		return nil
 	}
 	lo, hi := bounds(start, end)
+	// Keys are handed out as views of the tree's strings (read-only, valid
+	// until the next call, as the interface says).
 	m.tree.AscendFunc(lo, hi, func(k string, v []byte) bool {
-		return fn([]byte(k), v)
+		return fn(unsafe.Slice(unsafe.StringData(k), len(k)), v)
 	})
 	return nil
 }
