@@ -43,6 +43,13 @@
 // Tumbling, Hopping, Sliding and Session; results are emitted on every
 // update or, with EmitOnClose, once per window when it closes.
 //
+// A table regrouped by another key (GroupTableBy, Kafka Streams'
+// KGroupedTable) aggregates with an adder and a subtractor (Count, Reduce,
+// AggregateTable): a row that changes or moves to another group is taken
+// out of the old group's aggregate and put into the new one. Aggregators
+// that depend on event time rather than arrival order take each record's
+// timestamp (AggregateTimed, AggregateWindowedTimed, AggregateSessionsTimed).
+//
 // # Joins
 //
 // Stream–stream joins (Join, LeftJoin, OuterJoin) pair records within
