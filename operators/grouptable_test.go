@@ -54,7 +54,7 @@ func TestGroupTableByMovesRows(t *testing.T) {
 	must(t, in.Pipe("ann", "eu:100", 1))
 	must(t, in.Pipe("bob", "eu:50", 2))
 	must(t, in.Pipe("cid", "us:70", 3))
-	must(t, in.Pipe("bob", "us:60", 4)) // bob moves: out of eu, into us
+	must(t, in.Pipe("bob", "us:60", 4))  // bob moves: out of eu, into us
 	must(t, in.Pipe("ann", "eu:120", 5)) // a change within the group
 	must(t, in.PipeTombstone("cid", 6))  // cid leaves
 	// The eu count along the way: ann in, bob in, bob out, ann out and
