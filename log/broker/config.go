@@ -136,6 +136,7 @@ func (c Config) withDefaults() Config {
 	if c.TxnStateTopicPartitions <= 0 {
 		c.TxnStateTopicPartitions = d.TxnStateTopicPartitions
 	}
+	c.Transactions = c.Transactions.WithDefaults()
 	if c.TopicDefaults == (storage.Config{}) {
 		c.TopicDefaults = d.TopicDefaults
 	}

@@ -156,6 +156,13 @@ func (b *Broker) brokerConfigs() map[string]string {
 		"group.initial.rebalance.delay.ms":          strconv.FormatInt(cfg.Groups.InitialRebalanceDelay.Milliseconds(), 10),
 		"offsets.retention.minutes":                 strconv.FormatInt(int64(cfg.Groups.OffsetsRetention/time.Minute), 10),
 		"max.incremental.fetch.session.cache.slots": strconv.Itoa(cfg.MaxFetchSessions),
+		"transaction.state.log.num.partitions":      strconv.Itoa(int(cfg.TxnStateTopicPartitions)),
+		"transaction.state.log.replication.factor":  "1",
+		"transaction.state.log.min.isr":             "1",
+		"transaction.max.timeout.ms":                strconv.FormatInt(cfg.Transactions.MaxTimeout.Milliseconds(), 10),
+		"transactional.id.expiration.ms":            strconv.FormatInt(cfg.Transactions.IDExpiration.Milliseconds(), 10),
+		"transaction.abort.timed.out.transaction.cleanup.interval.ms": strconv.FormatInt(cfg.Transactions.AbortCheckInterval.Milliseconds(), 10),
+		"transaction.remove.expired.transaction.cleanup.interval.ms":  strconv.FormatInt(cfg.Transactions.ExpirationCheckInterval.Milliseconds(), 10),
 	}
 	if cfg.Rack != "" {
 		m["broker.rack"] = cfg.Rack

@@ -81,7 +81,8 @@ func DefaultConfig() Config {
 	}
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults fills zero fields with DefaultConfig's values.
+func (c Config) WithDefaults() Config {
 	d := DefaultConfig()
 	if c.MaxTimeout <= 0 {
 		c.MaxTimeout = d.MaxTimeout
@@ -140,7 +141,7 @@ func New(cfg Config, logs []StateLog, broker Broker, logger *slog.Logger) *Coord
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Coordinator{
-		cfg:     cfg.withDefaults(),
+		cfg:     cfg.WithDefaults(),
 		log:     logger,
 		logs:    logs,
 		broker:  broker,

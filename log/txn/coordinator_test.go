@@ -187,8 +187,8 @@ func TestMarkerFailureRetried(t *testing.T) {
 	if code := f.end("tx", pid, e, true); code != 0 {
 		t.Fatalf("commit with an offline partition: %d (the outcome is decided)", code)
 	}
-	if d := f.describe("tx"); d.State != "PrepareCommit" {
-		t.Fatalf("state %s", d.State)
+	if d := f.describe("tx"); d.State != "PrepareCommit" || len(d.Topics) != 1 || d.Topics[0].Topic != "b" {
+		t.Fatalf("while preparing (only b lacks its marker): %+v", d)
 	}
 	if code := f.add("tx", pid, e, tpA); code != kerr.ConcurrentTransactions.Code {
 		t.Fatalf("add while completing: %d", code)

@@ -30,6 +30,15 @@ func (c *Coordinator) DescribeTransactions(req *kmsg.DescribeTransactionsRequest
 		if t != nil {
 			t.view.RLock()
 			m := t.cur
+			// While preparing, only the partitions still waiting
+			// for their marker, as Kafka reports them.
+			var parts []TopicPartition
+			for _, tp := range m.parts {
+				if _, done := t.marked[tp]; !done {
+					parts = append(parts, tp)
+				}
+			}
+			m.parts = parts
 			t.view.RUnlock()
 			if m.epoch == noEpoch {
 				// Created by an InitProducerId whose write failed.

@@ -108,7 +108,7 @@ func (c *Coordinator) end(ctx context.Context, t *txn, commit bool, epoch, lastE
 	if err := c.write(t, m); err != nil {
 		return err
 	}
-	t.marked = nil
+	t.setMarked(nil)
 	if c.hangAfterPrepare {
 		c.log.Warn("failpoint: hanging after the prepare record", "transactional_id", t.id, "state", m.state)
 		select {
@@ -124,9 +124,6 @@ func (c *Coordinator) end(ctx context.Context, t *txn, commit bool, epoch, lastE
 // still missing one, then its Complete state. The caller holds t.mu.
 func (c *Coordinator) complete(ctx context.Context, t *txn) error {
 	commit := t.cur.state == PrepareCommit
-	if t.marked == nil {
-		t.marked = make(map[TopicPartition]struct{}, len(t.cur.parts))
-	}
 	var firstErr error
 	failed := 0
 	for _, tp := range t.cur.parts {
@@ -144,7 +141,7 @@ func (c *Coordinator) complete(ctx context.Context, t *txn) error {
 			}
 			continue
 		}
-		t.marked[tp] = struct{}{}
+		t.setMarked(&tp)
 	}
 	if failed > 0 {
 		c.metrics.markerErrors.Add(float64(failed))
@@ -160,7 +157,7 @@ func (c *Coordinator) complete(ctx context.Context, t *txn) error {
 	if err := c.write(t, m); err != nil {
 		return fmt.Errorf("%w: %v", errMarkersPending, err)
 	}
-	t.marked = nil
+	t.setMarked(nil)
 	if commit {
 		c.metrics.committed.Inc()
 	} else {

@@ -89,9 +89,26 @@ type txn struct {
 	cur  meta
 	set  map[TopicPartition]struct{} // cur.parts as a set
 
-	// Guarded by mu only.
-	removed bool                        // expired: look the id up again
-	marked  map[TopicPartition]struct{} // markers already written for the current prepare
+	// marked: the partitions whose marker is written, while preparing.
+	// Written under mu and view, like cur.
+	marked map[TopicPartition]struct{}
+
+	removed bool // expired: look the id up again (guarded by mu)
+}
+
+// setMarked records a written marker (nil tp: forget them all). The caller
+// holds mu.
+func (t *txn) setMarked(tp *TopicPartition) {
+	t.view.Lock()
+	defer t.view.Unlock()
+	if tp == nil {
+		t.marked = nil
+		return
+	}
+	if t.marked == nil {
+		t.marked = make(map[TopicPartition]struct{})
+	}
+	t.marked[*tp] = struct{}{}
 }
 
 func newTxn(id string) *txn {
