@@ -32,6 +32,17 @@ type Sink interface {
 	Close(ctx context.Context) error
 }
 
+// BatchReuser is implemented by sinks whose Write keeps no reference to the
+// batch slice, or to the Records in it, once it returns (it may keep the
+// Key, Value and header bytes they point to, which are never reused). When
+// ReuseBatches reports true the worker refills one slice for every Write
+// instead of allocating a new one each time, which saves an allocation, its
+// zeroing and garbage collection per batch; a sink that buffers records
+// must copy them.
+type BatchReuser interface {
+	ReuseBatches() bool
+}
+
 // OffsetStore is implemented by sinks that store consumed offsets themselves,
 // atomically with the data (an exactly-once PostgreSQL sink keeps them in a
 // table written in the same transaction as the rows). When partitions are

@@ -54,7 +54,12 @@ const maxPending = 1 << 20
 var (
 	_ connectors.Sink        = (*Sink)(nil)
 	_ connectors.OffsetStore = (*Sink)(nil)
+	_ connectors.BatchReuser = (*Sink)(nil)
 )
+
+// ReuseBatches implements connectors.BatchReuser: Write copies what it
+// writes into its own buffer and keeps nothing of the batch.
+func (s *Sink) ReuseBatches() bool { return true }
 
 // sinkCheckpoint is what the sink fsyncs beside its file before reporting
 // offsets durable: the active file's length and the offsets it includes.

@@ -71,10 +71,10 @@ func fromKgo(r *kgo.Record, cache *schemaCache) connectors.Record {
 	return rec
 }
 
-// fillFromKgo is fromKgo writing into rec, which must be zero.
+// fillFromKgo is fromKgo writing into rec, overwriting all of it.
 func fillFromKgo(rec *connectors.Record, r *kgo.Record, cache *schemaCache) {
-	rec.Topic, rec.Partition, rec.Offset = r.Topic, r.Partition, r.Offset
-	rec.Key, rec.Value, rec.Timestamp = r.Key, r.Value, r.Timestamp
+	*rec = connectors.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+		Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
 	if len(r.Headers) > 0 {
 		rec.Headers = make([]connectors.Header, 0, len(r.Headers))
 		for _, h := range r.Headers {

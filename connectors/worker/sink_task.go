@@ -24,8 +24,11 @@ type sinkTask struct {
 	*task
 	sink connectors.Sink
 	col  connectors.ColumnSink // nil unless the sink writes columns
-	cl   *kgo.Client
-	dlq  *deadLetters
+	// reuse is the batch slice refilled for every Write when the sink
+	// allows it (connectors.BatchReuser); nil otherwise.
+	reuse []connectors.Record
+	cl    *kgo.Client
+	dlq   *deadLetters
 
 	// mu serializes use of the sink between the task loop and the group's
 	// rebalance callbacks.
@@ -106,6 +109,9 @@ func (t *sinkTask) run(ctx context.Context) error {
 	t.setState(StateRunning, "")
 	t.lastFlush = time.Now()
 	maxPoll := int(e.cfg.Int(KeyMaxPollRecords))
+	if br, ok := t.sink.(connectors.BatchReuser); ok && br.ReuseBatches() && t.col == nil {
+		t.reuse = make([]connectors.Record, 0, min(maxPoll, maxReusedBatch))
+	}
 
 	for ctx.Err() == nil {
 		if p, _ := t.pausedCh(); p {
@@ -191,7 +197,11 @@ func (t *sinkTask) deliverFetches(ctx context.Context, fetches kgo.Fetches, maxP
 	for {
 		var batch []connectors.Record
 		if k := min(n, maxPoll); k > 0 {
-			batch = make([]connectors.Record, k)
+			if cap(t.reuse) >= k {
+				batch = t.reuse[:k]
+			} else {
+				batch = make([]connectors.Record, k)
+			}
 			n -= k
 			for i := range batch {
 				fillFromKgo(&batch[i], runs[0][0], w.schemas)
@@ -215,6 +225,10 @@ func (t *sinkTask) deliverFetches(ctx context.Context, fetches kgo.Fetches, maxP
 		}
 	}
 }
+
+// maxReusedBatch caps the slice a sink task keeps for reuse; larger
+// batches are allocated each time.
+const maxReusedBatch = 1 << 16
 
 // rewind sets the client's position of each partition in runs back to its
 // first record, which was polled but not delivered. The caller then allows
