@@ -20,6 +20,7 @@ import (
 // eosChildEnv names a broker address.
 const (
 	eosChildEnv = "SLUICE_EOS_CHILD_BROKER"
+	eosIDEnv    = "SLUICE_EOS_CHILD_ID"
 	eosIn       = "eos-in"
 	eosOut      = "eos-out"
 	eosGroup    = "eos-group"
@@ -30,13 +31,13 @@ const (
 // a GroupTransactSession reading read_committed, with static membership so
 // that a restarted process takes over its predecessor's partitions at
 // once.
-func eosSession(addr string, extra ...kgo.Opt) (*kgo.GroupTransactSession, error) {
+func eosSession(addr, id string, extra ...kgo.Opt) (*kgo.GroupTransactSession, error) {
 	return kgo.NewGroupTransactSession(append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
-		kgo.TransactionalID(eosTxnID),
+		kgo.TransactionalID(id),
 		kgo.TransactionTimeout(10 * time.Second),
 		kgo.ConsumerGroup(eosGroup),
-		kgo.InstanceID(eosTxnID),
+		kgo.InstanceID(id),
 		kgo.ConsumeTopics(eosIn),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -88,7 +89,11 @@ func TestEOSChildProcess(t *testing.T) {
 		t.Skip("helper process of TestTransactionsExactlyOnceClientKill")
 	}
 	ctx := context.Background()
-	s, err := eosSession(addr)
+	id := os.Getenv(eosIDEnv)
+	if id == "" {
+		id = eosTxnID
+	}
+	s, err := eosSession(addr, id)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -137,10 +142,10 @@ type eosChild struct {
 	commits   atomic.Int64
 }
 
-func startEOSChild(t *testing.T, addr string) *eosChild {
+func startEOSChild(t *testing.T, addr, id string) *eosChild {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestEOSChildProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), eosChildEnv+"="+addr)
+	cmd.Env = append(os.Environ(), eosChildEnv+"="+addr, eosIDEnv+"="+id)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +210,7 @@ func TestTransactionsExactlyOnceClientKill(t *testing.T) {
 	t.Logf("kill delays from seed %d", seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
 	for i := 0; i < kills; i++ {
-		c := startEOSChild(t, b.Addr)
+		c := startEOSChild(t, b.Addr, eosTxnID)
 		select {
 		case <-c.committed:
 		case <-c.exited:
@@ -219,7 +224,7 @@ func TestTransactionsExactlyOnceClientKill(t *testing.T) {
 	}
 
 	// The last incarnation runs until everything is through.
-	last := startEOSChild(t, b.Addr)
+	last := startEOSChild(t, b.Addr, eosTxnID)
 	out := newClient(t, b.Addr, kgo.ConsumeTopics(eosOut), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	seen := map[string]int{}
@@ -273,7 +278,7 @@ func TestTransactionCompletedAfterBrokerKill(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err := eosSession(b.Addr)
+	s, err := eosSession(b.Addr, eosTxnID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +350,7 @@ func TestTransactionCompletedAfterBrokerKill(t *testing.T) {
 	// A new incarnation finishes the input; everything is in the
 	// output exactly once.
 	s.Close()
-	s2, err := eosSession(b.Addr)
+	s2, err := eosSession(b.Addr, eosTxnID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,4 +384,78 @@ func TestTransactionCompletedAfterBrokerKill(t *testing.T) {
 			t.Fatalf("duplicate output %q", got[i])
 		}
 	}
+}
+
+// TestTransactionsExactlyOnceRebalance: two consume-transform-produce
+// processes share the group; the second joins while the first is mid-way
+// (a rebalance moves partitions between transactional producers, KIP-447),
+// and each is SIGKILLed and restarted in turn. The output holds every
+// input exactly once.
+func TestTransactionsExactlyOnceRebalance(t *testing.T) {
+	cfg := writeConfig(t, "transaction.abort.timed.out.transaction.cleanup.interval.ms=200\n")
+	b := startBroker(t, "--config", cfg)
+	adm := newAdmin(t, b.Addr)
+	createTopic(t, adm, eosIn, 6, nil)
+	createTopic(t, adm, eosOut, 6, nil)
+	ctx := testCtx(t)
+	n, kills := 4000, 4
+	if testing.Short() {
+		n, kills = 1000, 2
+	}
+	in := newClient(t, b.Addr, kgo.DefaultProduceTopic(eosIn))
+	for i := 0; i < n; i++ {
+		in.Produce(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i % 23)), Value: []byte(fmt.Sprintf("in-%05d", i))}, nil)
+	}
+	if err := in.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitCommit := func(c *eosChild, what string) {
+		t.Helper()
+		select {
+		case <-c.committed:
+		case <-c.exited:
+			t.Fatalf("%s exited:\n%s", what, c.out.String())
+		case <-ctx.Done():
+			t.Fatalf("%s made no commit:\n%s", what, c.out.String())
+		}
+	}
+	seed := time.Now().UnixNano()
+	t.Logf("kill delays from seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 2))
+	workers := []*eosChild{startEOSChild(t, b.Addr, "eos-w0"), nil}
+	waitCommit(workers[0], "w0")
+	workers[1] = startEOSChild(t, b.Addr, "eos-w1") // joins: rebalance
+	waitCommit(workers[1], "w1")
+	for i := 0; i < kills; i++ {
+		w := i % 2
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		workers[w].kill()
+		t.Logf("killed w%d after %d commits", w, workers[w].commits.Load())
+		workers[w] = startEOSChild(t, b.Addr, fmt.Sprintf("eos-w%d", w))
+		waitCommit(workers[w], fmt.Sprintf("w%d restarted", w))
+	}
+
+	out := newClient(t, b.Addr, kgo.ConsumeTopics(eosOut), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	seen := map[string]bool{}
+	for len(seen) < n {
+		fs := out.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("output has %d of %d distinct records; w0:\n%s\nw1:\n%s", len(seen), n, workers[0].out.String(), workers[1].out.String())
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+	workers[0].kill()
+	workers[1].kill()
+	got := readAll(t, b.Addr, eosOut, kgo.ReadCommitted())
+	if len(got) != n {
+		t.Fatalf("read_committed output: %d records for %d inputs", len(got), n)
+	}
+	for i := range got {
+		if want := fmt.Sprintf("out:in-%05d", i); got[i] != want {
+			t.Fatalf("output record %d is %q, want %q", i, got[i], want)
+		}
+	}
+	all := readAll(t, b.Addr, eosOut, kgo.ReadUncommitted())
+	t.Logf("output: %d committed records, %d in the log counting aborted transactions", len(got), len(all))
 }
