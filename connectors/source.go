@@ -37,7 +37,10 @@ type Source interface {
 	// Poll returns the next records, blocking until some are available or ctx
 	// is done. Returning (nil, nil) is fine (nothing yet); the worker calls
 	// again. Poll should return within about a second when idle so the worker
-	// can commit, pause and stop promptly.
+	// can commit, pause and stop promptly. The worker keeps nothing of the
+	// returned slice once it calls Poll again, so a source may refill the
+	// same slice; it must not change the bytes the records point to (keys,
+	// values, headers, position offsets), which stay in flight.
 	Poll(ctx context.Context) ([]Record, error)
 	// Commit is called once records are durably in the log (produce
 	// acknowledged and positions stored), with the latest position per source

@@ -34,10 +34,11 @@ type Source struct {
 	schema   *arrow.Schema
 	columns  []string // csv.columns, for files without a header line
 
-	committed map[string]filePos // by path
-	byID      map[fileID]filePos // the same positions by file identity
-	readers   []*fileReader      // open files, in reading order
-	seen      map[string]bool    // paths finished in non-tail mode
+	committed map[string]filePos  // by path
+	byID      map[fileID]filePos  // the same positions by file identity
+	readers   []*fileReader       // open files, in reading order
+	out       []connectors.Record // the slice Poll refills
+	seen      map[string]bool     // paths finished in non-tail mode
 	lastScan  time.Time
 	// warnedMissing: the missing file was reported once.
 	warnedMissing bool
@@ -155,7 +156,9 @@ func (s *Source) Poll(ctx context.Context) ([]connectors.Record, error) {
 		}
 		s.lastScan = time.Now()
 	}
-	var out []connectors.Record
+	// The worker is done with the last poll's slice: refill it.
+	prev := s.out
+	out := prev[:0]
 	for _, r := range s.readers {
 		if len(out) >= s.batch {
 			break
@@ -166,6 +169,10 @@ func (s *Source) Poll(ctx context.Context) ([]connectors.Record, error) {
 		}
 	}
 	s.reap()
+	if len(out) < len(prev) {
+		clear(prev[len(out):]) // let go of what older records point to
+	}
+	s.out = out
 	if len(out) > 0 {
 		return out, nil
 	}
