@@ -284,6 +284,9 @@ func (a *App) processFetches(ctx context.Context, fs kgo.Fetches) error {
 			ts.out.Add(float64(ts.outN))
 			ts.outN = 0
 		}
+		if st := ts.task.StreamTime(); st != operators.NoTimestamp {
+			ts.stream.Set(float64(st) / 1000)
+		}
 	}
 	return a.getProduceErr()
 }

@@ -54,6 +54,7 @@
 // # Metrics
 //
 // Prometheus metrics (sluice_engine_*) per task: records in and out, late
-// records dropped, consumer lag per partition, restore progress per store;
+// records dropped, stream time, consumer lag per partition, restore
+// progress per store;
 // and per instance: assigned tasks, commits and their latency, rebalances.
 package engine

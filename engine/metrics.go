@@ -12,6 +12,7 @@ type metrics struct {
 	recordsIn       *prometheus.CounterVec
 	recordsOut      *prometheus.CounterVec
 	lateDropped     *prometheus.CounterVec
+	streamTime      *prometheus.GaugeVec
 	badRecords      *prometheus.CounterVec
 	lag             *prometheus.GaugeVec
 	restoreTotal    *prometheus.GaugeVec
@@ -32,6 +33,8 @@ func newMetrics(reg prometheus.Registerer, app string) *metrics {
 			Help: "Records written to output and repartition topics, per task.", ConstLabels: cl}, []string{"task"}),
 		lateDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "engine", Name: "late_records_dropped_total",
 			Help: "Records dropped because their window had closed, per task.", ConstLabels: cl}, []string{"task"}),
+		streamTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "engine", Name: "stream_time_seconds",
+			Help: "Stream time (largest record timestamp processed) per task, as Unix seconds: how far in event time the task has got.", ConstLabels: cl}, []string{"task"}),
 		badRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "engine", Name: "bad_records_total",
 			Help: "Input records that could not be decoded, per topic.", ConstLabels: cl}, []string{"topic"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "engine", Name: "consumer_lag_records",
@@ -55,6 +58,7 @@ func newMetrics(reg prometheus.Registerer, app string) *metrics {
 		m.recordsIn = register(reg, m.recordsIn)
 		m.recordsOut = register(reg, m.recordsOut)
 		m.lateDropped = register(reg, m.lateDropped)
+		m.streamTime = register(reg, m.streamTime)
 		m.badRecords = register(reg, m.badRecords)
 		m.lag = register(reg, m.lag)
 		m.restoreTotal = register(reg, m.restoreTotal)

@@ -98,7 +98,7 @@ func TestStreamTimeSurvivesRestart(t *testing.T) {
 	// 300 belongs to the closed window [0,1000): late, dropped, nothing
 	// emitted for it. 1500 and 2100 finish [1000,2000), whose earlier
 	// record (1200) was in the store without changelog that was lost.
-	_, stop = runApp(t, topo, cfg())
+	app, stop := runApp(t, topo, cfg())
 	defer stop()
 	produce(t, b.Addr, rec(300), rec(1500), rec(2100))
 	readWindows(2)
@@ -117,4 +117,7 @@ func TestStreamTimeSurvivesRestart(t *testing.T) {
 			t.Fatalf("stream times seen = %v, want %v", times, want)
 		}
 	}
+	waitFor(t, "stream time metric", 30*time.Second, func() bool {
+		return metricSum(t, app, "sluice_engine_stream_time_seconds") == float64(base+2100)/1000
+	})
 }

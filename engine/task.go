@@ -27,6 +27,7 @@ type taskState struct {
 	out      prometheus.Counter
 	late     prometheus.Counter
 	lateSeen int64
+	stream   prometheus.Gauge
 	outN     int64 // records emitted since the last metrics update
 	lags     map[tp]prometheus.Gauge
 
@@ -64,6 +65,7 @@ func (a *App) startTask(ctx context.Context, id operators.TaskID, streamTime int
 		in:      a.metrics.recordsIn.WithLabelValues(label),
 		out:     a.metrics.recordsOut.WithLabelValues(label),
 		late:    a.metrics.lateDropped.WithLabelValues(label),
+		stream:  a.metrics.streamTime.WithLabelValues(label),
 		lags:    map[tp]prometheus.Gauge{},
 	}
 	if err := os.MkdirAll(ts.dir, 0o755); err != nil {
