@@ -150,9 +150,6 @@ func (t *sinkTask) run(ctx context.Context) error {
 			cl.AllowRebalance()
 			return e.fail("consume", err)
 		}
-		if n := fetches.NumRecords(); n > 0 {
-			w.m.sinkRead.WithLabelValues(t.label()...).Add(float64(n))
-		}
 		err := t.deliverFetches(ctx, fetches, maxPoll)
 		cl.AllowRebalance()
 		if err != nil {
@@ -209,6 +206,9 @@ func (t *sinkTask) deliverFetches(ctx context.Context, fetches kgo.Fetches, maxP
 					runs = runs[1:]
 				}
 			}
+			// Counted here, not at the poll: records given back by a
+			// rewind are read again later.
+			w.m.sinkRead.WithLabelValues(t.label()...).Add(float64(k))
 		}
 		t.sinkMu.Lock()
 		err := t.deliver(dctx, batch)
