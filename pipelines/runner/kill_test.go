@@ -54,16 +54,18 @@ sinks: {out: iot.averages}
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start := func() *exec.Cmd {
+	start := func() *runProc {
 		cmd := exec.Command(brokertest.Binary(t), "run", "--brokers", b.Addr, "--state-dir", filepath.Join(dir, "state"), "--log-level", "warn", file)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		return cmd
+		p := &runProc{cmd: cmd, done: make(chan struct{})}
+		go func() { p.err = cmd.Wait(); close(p.done) }()
+		return p
 	}
 	cmd := start()
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer func() { cmd.kill() }()
 
 	cfg := iot.DefaultConfig()
 	cfg.Sensors = 8
@@ -90,9 +92,8 @@ sinks: {out: iot.averages}
 	// the first two minutes, then kill mid-stream.
 	const grace = 10 * time.Second
 	firstMinute := all[0].TS.Truncate(time.Minute)
-	waitCommittedStreamTime(t, cl, "sluice-iot-averages", firstMinute.Add(2*time.Minute+grace))
-	cmd.Process.Kill()
-	cmd.Wait()
+	waitCommittedStreamTime(t, cl, cmd, "sluice-iot-averages", firstMinute.Add(2*time.Minute+grace))
+	cmd.kill()
 	// What the dead instance committed last; nothing commits for the
 	// group until the restart.
 	committed := committedStreamTime(t, cl, "sluice-iot-averages")
@@ -223,14 +224,31 @@ func committedStreamTime(t *testing.T, cl *kgo.Client, group string) time.Time {
 	return time.UnixMilli(best)
 }
 
-func waitCommittedStreamTime(t *testing.T, cl *kgo.Client, group string, atLeast time.Time) {
+// runProc is a running `sluice run`.
+type runProc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// kill SIGKILLs the process and waits for it.
+func (p *runProc) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+func waitCommittedStreamTime(t *testing.T, cl *kgo.Client, p *runProc, group string, atLeast time.Time) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		if !committedStreamTime(t, cl, group).Before(atLeast) {
 			return
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-p.done:
+			t.Fatalf("sluice run exited before committing stream time %v: %v", atLeast, p.err)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
