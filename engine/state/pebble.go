@@ -19,6 +19,17 @@ type Pebble struct {
 	dir    string
 	db     *pebble.DB
 	closed bool
+
+	// Range reuses one iterator, repositioned with new bounds, until the
+	// next write: a DB iterator reads a fixed view, and making one costs
+	// more than most of the short ranges the stream operators read. The
+	// operators write to the store only when a task flushes, so the
+	// iterator lives across many reads.
+	it        *pebble.Iterator
+	stale     bool         // a write happened while it was iterating
+	iterating bool         // a Range is running
+	bounds    [2][2][]byte // store-owned bounds, double-buffered (see SetBounds)
+	cur       int
 }
 
 // PebbleOptions tunes OpenPebble. The zero value is sensible.
@@ -74,11 +85,26 @@ func (p *Pebble) Get(key []byte) ([]byte, bool, error) {
 	return out, true, nil
 }
 
+// written drops the reused iterator, which cannot see writes made after
+// it was created (at the end of the Range running now, if any).
+func (p *Pebble) written() {
+	if p.it == nil {
+		return
+	}
+	if p.iterating {
+		p.stale = true
+		return
+	}
+	p.it.Close()
+	p.it = nil
+}
+
 // Put implements KeyValueStore.
 func (p *Pebble) Put(key, value []byte) error {
 	if p.closed {
 		return ErrClosed
 	}
+	p.written()
 	if err := p.db.Set(key, value, pebble.NoSync); err != nil {
 		return fmt.Errorf("store %q: put: %w", p.name, err)
 	}
@@ -90,6 +116,7 @@ func (p *Pebble) Delete(key []byte) error {
 	if p.closed {
 		return ErrClosed
 	}
+	p.written()
 	if err := p.db.Delete(key, pebble.NoSync); err != nil {
 		return fmt.Errorf("store %q: delete: %w", p.name, err)
 	}
@@ -104,24 +131,71 @@ func (p *Pebble) Range(start, end []byte, fn func(key, value []byte) bool) error
 	if start != nil && end != nil && bytes.Compare(start, end) >= 0 {
 		return nil
 	}
-	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: start, UpperBound: end})
-	if err != nil {
-		return fmt.Errorf("store %q: range: %w", p.name, err)
+	if p.iterating {
+		// A Range inside another's callback gets an iterator of its own.
+		it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: start, UpperBound: end})
+		if err != nil {
+			return fmt.Errorf("store %q: range: %w", p.name, err)
+		}
+		err = p.iterate(it, fn)
+		if cerr := it.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("store %q: range: %w", p.name, cerr)
+		}
+		return err
 	}
+	// Pebble compares new bounds with the previous ones, which must stay
+	// untouched until SetBounds returns: copy into the other buffer pair.
+	nb := &p.bounds[1-p.cur]
+	lo, hi := ownBound(nb[0][:0], start), ownBound(nb[1][:0], end)
+	if lo != nil {
+		nb[0] = lo
+	}
+	if hi != nil {
+		nb[1] = hi
+	}
+	if p.it == nil {
+		it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+		if err != nil {
+			return fmt.Errorf("store %q: range: %w", p.name, err)
+		}
+		p.it = it
+	} else {
+		p.it.SetBounds(lo, hi)
+	}
+	p.cur = 1 - p.cur
+	p.iterating = true
+	err := p.iterate(p.it, fn)
+	p.iterating = false
+	if err != nil || p.stale {
+		p.stale = false
+		p.it.Close()
+		p.it = nil
+	}
+	return err
+}
+
+func (p *Pebble) iterate(it *pebble.Iterator, fn func(key, value []byte) bool) error {
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.ValueAndErr()
 		if err != nil {
-			it.Close()
 			return fmt.Errorf("store %q: range: %w", p.name, err)
 		}
 		if !fn(it.Key(), v) {
-			break
+			return nil
 		}
 	}
-	if err := it.Close(); err != nil {
+	if err := it.Error(); err != nil {
 		return fmt.Errorf("store %q: range: %w", p.name, err)
 	}
 	return nil
+}
+
+// ownBound copies a bound into buf; nil stays nil (unbounded).
+func ownBound(buf, b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(buf, b...)
 }
 
 // DeleteRange implements KeyValueStore.
@@ -138,6 +212,7 @@ func (p *Pebble) DeleteRange(start, end []byte) error {
 	if bytes.Compare(start, end) >= 0 {
 		return nil
 	}
+	p.written()
 	if err := p.db.DeleteRange(start, end, pebble.NoSync); err != nil {
 		return fmt.Errorf("store %q: delete range: %w", p.name, err)
 	}
@@ -161,6 +236,10 @@ func (p *Pebble) Close() error {
 		return nil
 	}
 	p.closed = true
+	if p.it != nil {
+		p.it.Close()
+		p.it = nil
+	}
 	if err := p.db.Close(); err != nil {
 		return fmt.Errorf("store %q: close: %w", p.name, err)
 	}

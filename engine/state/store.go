@@ -31,6 +31,7 @@ type KeyValueStore interface {
 	Delete(key []byte) error
 	// Range calls fn for every key in [start, end) in ascending order;
 	// a nil start or end means unbounded. fn returning false stops early.
+	// fn may read the store (Get, Range) but must not write to it.
 	Range(start, end []byte, fn func(key, value []byte) bool) error
 	// DeleteRange removes every key in [start, end).
 	DeleteRange(start, end []byte) error

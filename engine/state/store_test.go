@@ -106,3 +106,53 @@ func TestPebbleKeepsDataAcrossReopen(t *testing.T) {
 		t.Fatalf("reopened: %q %v", v, ok)
 	}
 }
+
+// Ranges see every write made before them, and ranges nest.
+func TestStoreRangeSeesWrites(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open()
+			defer s.Close()
+			put := func(k string) {
+				if err := s.Put([]byte(k), []byte("v")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			put("a")
+			put("c")
+			if got := keys(t, s, []byte("a"), []byte("z")); !slices.Equal(got, []string{"a=v", "c=v"}) {
+				t.Fatalf("range = %v", got)
+			}
+			put("b")
+			if got := keys(t, s, []byte("a"), []byte("z")); !slices.Equal(got, []string{"a=v", "b=v", "c=v"}) {
+				t.Fatalf("after put = %v", got)
+			}
+			if err := s.Delete([]byte("a")); err != nil {
+				t.Fatal(err)
+			}
+			if got := keys(t, s, nil, []byte("c")); !slices.Equal(got, []string{"b=v"}) {
+				t.Fatalf("after delete = %v", got)
+			}
+			// A range nested in another's callback.
+			put("d")
+			var nested []string
+			if err := s.Range([]byte("b"), nil, func(k, _ []byte) bool {
+				if string(k) == "b" {
+					nested = keys(t, s, []byte("c"), nil)
+				}
+				return true
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(nested, []string{"c=v", "d=v"}) {
+				t.Fatalf("nested range = %v", nested)
+			}
+			if err := s.DeleteRange([]byte("c"), []byte("d")); err != nil {
+				t.Fatal(err)
+			}
+			if got := keys(t, s, nil, nil); !slices.Equal(got, []string{"b=v", "d=v"}) {
+				t.Fatalf("after delete range = %v", got)
+			}
+		})
+	}
+}
