@@ -302,7 +302,6 @@ func streamJoin[K, V1, V2, VR any](left Stream[K, V1], right Stream[K, V2], kind
 				tk.fail(e.os.observe(ts))
 				tk.fail(emitExpired(tk, e, now))
 			}
-			tk.fail(e.ls.expire())
 		}), nil
 	}
 	rn.build = func(tk *Task) (any, error) {
@@ -350,7 +349,6 @@ func streamJoin[K, V1, V2, VR any](left Stream[K, V1], right Stream[K, V2], kind
 				tk.fail(e.os.observe(ts))
 				tk.fail(emitExpired(tk, e, now))
 			}
-			tk.fail(e.rs.expire())
 		}), nil
 	}
 	return Stream[K, VR]{b: b, n: mn, ks: left.ks}

@@ -190,11 +190,6 @@ func (s *timeStore[V]) observe(ts int64) error {
 	return nil
 }
 
-// expire is called after each record. Expired entries are already
-// invisible to reads; the segments holding them are deleted at the next
-// flush, so a run of records costs one range delete, not one per segment.
-func (s *timeStore[V]) expire() error { return nil }
-
 // dropBelow is the first segment that may still hold live entries: every
 // segment before it is past retention.
 func (s *timeStore[V]) dropBelow() int64 {

@@ -244,7 +244,6 @@ func timeWindowRecv[K, V, A any](tk *Task, ws *timeStore[A], w TimeWindows, ks S
 			em.updated(r.Key, r.Timestamp, kb, start, 0, e.v)
 		}
 		em.closeUpTo(closeTime)
-		tk.fail(ws.expire())
 	})
 }
 
@@ -325,8 +324,6 @@ func slidingRecv[K, V, A any](tk *Task, ws *timeStore[A], rs *timeStore[V], w Sl
 			em.updated(r.Key, r.Timestamp, kb, ts, 0, a)
 		}
 		em.closeUpTo(closeTime)
-		tk.fail(ws.expire())
-		tk.fail(rs.expire())
 	})
 }
 
@@ -393,7 +390,6 @@ func sessionRecv[K, V, A any](tk *Task, ws *timeStore[A], w SessionWindows, ks S
 		}
 		em.updated(r.Key, r.Timestamp, kb, end, start, a)
 		em.closeUpTo(closeTime)
-		tk.fail(ws.expire())
 	})
 }
 
@@ -490,8 +486,9 @@ func (e *emitter[K, A]) removed(k K, ts int64, start, end int64) {
 }
 
 // closeUpTo emits (in EmitOnClose mode) every pending window whose close
-// time is at or before closeTime. It runs before the store expires old
-// segments, so a window is always emitted before its data can go.
+// time is at or before closeTime. It runs at the end of each record, and
+// the store drops expired segments only between records (at the task's
+// flush), so a window is always emitted before its data can go.
 func (e *emitter[K, A]) closeUpTo(closeTime int64) {
 	for e.final && len(e.pending) > 0 && e.pending[0].closeAt <= closeTime {
 		p := heap.Pop(&e.pending).(pendingWin)
