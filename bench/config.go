@@ -53,6 +53,9 @@ type Config struct {
 	// Warmup excludes records sent in the first Warmup of an e2e run from
 	// the latency histogram (connections, metadata and fetch sessions settle).
 	Warmup time.Duration `json:"warmup,omitempty"`
+	// SeriesInterval, when set, also buckets latencies by send time into
+	// windows this long (Result.Series), to show stalls over time.
+	SeriesInterval time.Duration `json:"series_interval,omitempty"`
 	// DrainTimeout bounds how long consumers wait for the last records.
 	DrainTimeout time.Duration `json:"-"`
 }
@@ -116,8 +119,8 @@ func (c Config) Validate() error {
 	if c.Workload == E2E && c.Rate == 0 && (c.RateFraction <= 0 || c.RateFraction > 1) {
 		errs = append(errs, fmt.Sprintf("--rate-fraction %g: must be in (0, 1]", c.RateFraction))
 	}
-	if c.BatchBytes < 0 || c.MaxPending < 0 || c.MaxInFlight < 0 || c.Linger < 0 || c.Warmup < 0 {
-		errs = append(errs, "--batch-bytes, --max-pending, --max-inflight, --linger and --warmup must not be negative")
+	if c.BatchBytes < 0 || c.MaxPending < 0 || c.MaxInFlight < 0 || c.Linger < 0 || c.Warmup < 0 || c.SeriesInterval < 0 {
+		errs = append(errs, "--batch-bytes, --max-pending, --max-inflight, --linger, --warmup and --latency-interval must not be negative")
 	}
 	if c.Workload == E2E && strings.ToLower(c.Acks) == "0" {
 		errs = append(errs, "--acks 0 with e2e: lost records could not be told from late ones; use 1 or all")

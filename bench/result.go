@@ -26,6 +26,8 @@ type Result struct {
 	TargetRate    int      `json:"target_rate,omitempty"`
 	Latency       *Latency `json:"latency,omitempty"`
 	Notes         []string `json:"notes,omitempty"`
+	// Series is latency over time (Config.SeriesInterval windows).
+	Series []Window `json:"series,omitempty"`
 }
 
 // Latency summarises an HDR histogram, in milliseconds.

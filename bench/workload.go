@@ -186,10 +186,21 @@ func produceAll(ctx context.Context, t Target, cfg Config, rate int, stamp bool,
 // runProduce measures throughput and send → acknowledgement latency.
 func runProduce(ctx context.Context, t Target, cfg Config, rate int) (Result, error) {
 	rec := newRecorder()
+	var ser *series
+	if cfg.SeriesInterval > 0 {
+		ser = newSeries(time.Now(), cfg.SeriesInterval)
+	}
 	acks, elapsed, err := produceAll(ctx, t, cfg, rate, false, func(sent time.Time) {
-		rec.record(time.Since(sent))
+		d := time.Since(sent)
+		rec.record(d)
+		if ser != nil {
+			ser.record(sent, d)
+		}
 	})
 	r := Result{TargetRate: rate, Records: acks.acked.Load(), Errors: acks.failed.Load(), Latency: rec.summary()}
+	if ser != nil {
+		r.Series = ser.windows()
+	}
 	r.Bytes = r.Records * int64(cfg.RecordSize)
 	r.finish(elapsed)
 	return r, err
@@ -241,6 +252,10 @@ func runE2E(ctx context.Context, t Target, cfg Config, rate int) (Result, error)
 		expected atomic.Int64
 	)
 	expected.Store(-1)
+	var ser *series
+	if cfg.SeriesInterval > 0 {
+		ser = newSeries(time.Now(), cfg.SeriesInterval)
+	}
 	measureFrom := time.Now().Add(cfg.Warmup)
 	cctx, stopConsumer := context.WithCancel(ctx)
 	defer stopConsumer()
@@ -249,9 +264,13 @@ func runE2E(ctx context.Context, t Target, cfg Config, rate int) (Result, error)
 		consumed <- c.Run(cctx, func(b []byte) bool {
 			now := time.Now()
 			if ts, ok := sentAt(b); ok {
-				all.record(now.Sub(ts))
+				d := now.Sub(ts)
+				all.record(d)
 				if !ts.Before(measureFrom) {
-					rec.record(now.Sub(ts))
+					rec.record(d)
+				}
+				if ser != nil {
+					ser.record(ts, d)
 				}
 			}
 			n := received.Add(1)
@@ -274,6 +293,9 @@ func runE2E(ctx context.Context, t Target, cfg Config, rate int) (Result, error)
 		cerr = <-consumed
 	}
 	r := Result{TargetRate: rate, Records: sent, Bytes: sent * int64(cfg.RecordSize), Errors: acks.failed.Load(), Latency: rec.summary()}
+	if ser != nil {
+		r.Series = ser.windows()
+	}
 	if r.Latency == nil {
 		r.Latency = all.summary()
 		if r.Latency != nil {

@@ -23,6 +23,7 @@ type benchOptions struct {
 	spawnBroker   bool
 	asJSON        bool
 	cpuProfile    string
+	seriesFile    string
 }
 
 func init() {
@@ -75,6 +76,8 @@ the ratio.`,
 	pf.IntVar(&cfg.Rate, "rate", 0, "total records/s (0: as fast as possible; e2e: --rate-fraction of measured peak)")
 	pf.Float64Var(&cfg.RateFraction, "rate-fraction", cfg.RateFraction, "e2e without --rate: fraction of peak throughput to run at")
 	pf.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "e2e: leave records sent in this first period out of the latency histogram")
+	pf.DurationVar(&cfg.SeriesInterval, "latency-interval", 0, "also record latency percentiles per window of this length, by send time (printed with --json, or written by --latency-csv)")
+	pf.StringVar(&bo.seriesFile, "latency-csv", "", "write latency per --latency-interval window (default 100ms) as CSV to this file")
 	pf.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long consumers wait for the last records")
 
 	for _, wl := range []struct{ name, short string }{
@@ -101,6 +104,9 @@ the ratio.`,
 }
 
 func runBench(cmd *cobra.Command, co *clientOptions, bo *benchOptions, cfg bench.Config) error {
+	if bo.seriesFile != "" && cfg.SeriesInterval == 0 {
+		cfg.SeriesInterval = 100 * time.Millisecond
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -147,6 +153,11 @@ func runBench(cmd *cobra.Command, co *clientOptions, bo *benchOptions, cfg bench
 
 func printBench(cmd *cobra.Command, bo *benchOptions, results []bench.Result) error {
 	out := cmd.OutOrStdout()
+	if bo.seriesFile != "" {
+		if err := writeSeries(bo.seriesFile, results); err != nil {
+			return err
+		}
+	}
 	if bo.asJSON {
 		return writeJSON(out, struct {
 			Results    []bench.Result `json:"results"`
@@ -265,4 +276,20 @@ func natsServerCmd() *cobra.Command {
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:4222", "host:port to listen on")
 	cmd.Flags().StringVar(&storeDir, "store-dir", "", "directory for JetStream file storage")
 	return cmd
+}
+
+// writeSeries writes the latency-over-time windows of results as CSV.
+func writeSeries(path string, results []bench.Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--latency-csv: %w", err)
+	}
+	err = bench.WriteSeriesCSV(f, results)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("--latency-csv %s: %w", path, err)
+	}
+	return nil
 }
