@@ -31,7 +31,28 @@ type Record struct {
 	// only). The worker stores the latest acknowledged position per
 	// Position.Partition and hands it back to Source.Open after a restart.
 	Position Position
+	// Transaction ends the worker's open transaction at this record, for
+	// sources that define transaction boundaries (see TransactionDefiner;
+	// transaction.boundary=connector on a worker with exactly-once
+	// enabled). It is ignored otherwise.
+	Transaction TransactionEnd
 }
+
+// TransactionEnd says how a source-defined transaction ends.
+type TransactionEnd uint8
+
+const (
+	// NoTransactionEnd leaves the transaction open (the default).
+	NoTransactionEnd TransactionEnd = iota
+	// CommitTransaction commits the transaction with this record as its
+	// last: the records and their positions become visible together.
+	CommitTransaction
+	// AbortTransaction aborts the transaction, this record included: its
+	// records are discarded and their positions are not stored, so the
+	// source is not told (Commit) about them. The task goes on polling,
+	// as with Kafka Connect's TransactionContext.abortTransaction.
+	AbortTransaction
+)
 
 // Header is a record header. Keys may repeat, as in Kafka.
 type Header struct {

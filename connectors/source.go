@@ -59,3 +59,31 @@ type Source interface {
 type TaskSplitter interface {
 	TaskConfigs(cfg Config, max int) ([]map[string]string, error)
 }
+
+// ExactlyOnceSource is implemented by sources that can be exactly-once
+// (KIP-618): their positions locate records exactly, so that a task
+// restarted from the positions of the last committed transaction emits the
+// very next record, repeating and skipping none, and their upstream does
+// not deliver a record twice on its own. With the worker's
+// exactly.once.source.support=enabled every source task writes its records
+// and positions in one Kafka transaction; the connector setting
+// exactly.once.support=required accepts only sources whose ExactlyOnce
+// returns nil for the config.
+type ExactlyOnceSource interface {
+	// ExactlyOnce reports whether the source, configured as cfg, can be
+	// exactly-once: nil if it can, otherwise an error saying why not (it
+	// is shown to the user, so name the setting or the upstream at fault).
+	ExactlyOnce(cfg Config) error
+}
+
+// TransactionDefiner is implemented by sources that define their own
+// transaction boundaries (transaction.boundary=connector): they set
+// Record.Transaction on the record that ends each transaction, for
+// example the last change of an upstream database transaction. Records
+// between boundaries stay in one open transaction, so a source that never
+// marks one holds its transaction until the transaction timeout aborts it.
+type TransactionDefiner interface {
+	// DefinesTransactions reports whether the source, configured as cfg,
+	// marks transaction boundaries: nil if it does, otherwise why not.
+	DefinesTransactions(cfg Config) error
+}

@@ -70,7 +70,10 @@ vocabulary (YAML or key=value): bootstrap.servers, listeners (or
 rest.listen), worker.id, config.storage.topic, offset.storage.topic,
 status.storage.topic, offset.storage.partitions, status.storage.partitions,
 replication.factor, offset.flush.interval.ms,
-task.shutdown.graceful.timeout.ms. Flags override the file.
+task.shutdown.graceful.timeout.ms, exactly.once.source.support
+(disabled, preparing, enabled: source tasks write records and positions in
+Kafka transactions, KIP-618), group.id (prefix of their transactional
+ids), transaction.timeout.ms. Flags override the file.
 
 The subcommands are REST clients of a running worker (--url, env
 ` + connectURLEnv + `).`,
@@ -126,6 +129,15 @@ func workerSettings(path string, cfg *worker.Config, rest *string) error {
 			cfg.OffsetFlushInterval, err = parseMillis(v)
 		case "task.shutdown.graceful.timeout.ms":
 			cfg.ShutdownTimeout, err = parseMillis(v)
+		case "exactly.once.source.support":
+			cfg.ExactlyOnceSourceSupport, err = worker.ParseExactlyOnceMode(strings.TrimSpace(v))
+		case "group.id":
+			cfg.GroupID = v
+		case "transaction.timeout.ms", "producer.transaction.timeout.ms":
+			cfg.TransactionTimeout, err = parseMillis(v)
+			if err == nil && (cfg.TransactionTimeout <= 0 || cfg.TransactionTimeout > worker.MaxTransactionTimeout) {
+				err = fmt.Errorf("must be between 1 and %d", worker.MaxTransactionTimeout.Milliseconds())
+			}
 		default:
 			return fmt.Errorf("%s: unknown worker setting %q", path, k)
 		}

@@ -264,7 +264,7 @@ func (w *Worker) PutConfig(ctx context.Context, name string, cfg map[string]stri
 			Message: fmt.Sprintf("%q does not match the connector name %q in the path", n, name)}}}
 	}
 	cfg[KeyName] = name
-	if _, errs := validateConfig(cfg); len(errs) > 0 {
+	if _, errs := validateConfigFor(cfg, &w.cfg); len(errs) > 0 {
 		return ConnectorInfo{}, false, &connectors.ConfigError{Errors: errs}
 	}
 	w.mu.Lock()

@@ -60,6 +60,28 @@ type Config struct {
 	SourceMaxInFlightRecords int
 	SourceMaxInFlightBytes   int
 
+	// ExactlyOnceSourceSupport is Kafka Connect's worker setting
+	// exactly.once.source.support (KIP-618): ExactlyOnceDisabled (the
+	// default) runs source tasks at-least-once; ExactlyOnceEnabled gives
+	// every source task a transactional producer that writes its records
+	// and their positions in one transaction; ExactlyOncePreparing runs
+	// tasks at-least-once but fences the transactional producers of
+	// earlier instances first, for a rolling change of several workers
+	// from disabled to enabled (all preparing, then all enabled).
+	ExactlyOnceSourceSupport ExactlyOnceMode
+	// GroupID names the cluster of workers sharing the internal topics
+	// (Kafka Connect's group.id); it prefixes the transactional ids of
+	// exactly-once source tasks ("<GroupID>-<connector>-<task>"), so
+	// clusters sharing a Kafka cluster need distinct ids. Default
+	// "sluice-connect".
+	GroupID string
+	// TransactionTimeout is the transaction.timeout.ms of exactly-once
+	// source tasks: a transaction left open longer (a worker frozen or cut
+	// off) is aborted by the broker. Default 60s; at most 15 minutes,
+	// Kafka's default transaction.max.timeout.ms. It must exceed a
+	// connector's transaction.boundary.interval.ms.
+	TransactionTimeout time.Duration
+
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the worker's Prometheus metrics; default a
@@ -81,7 +103,35 @@ const (
 
 	DefaultSourceMaxInFlightRecords = 50000
 	DefaultSourceMaxInFlightBytes   = 64 << 20
+
+	DefaultGroupID            = "sluice-connect"
+	DefaultTransactionTimeout = 60 * time.Second
+	// MaxTransactionTimeout is Kafka's default transaction.max.timeout.ms;
+	// a broker refuses a longer transaction.timeout.ms.
+	MaxTransactionTimeout = 15 * time.Minute
 )
+
+// ExactlyOnceMode is the worker's exactly.once.source.support.
+type ExactlyOnceMode string
+
+// Values of exactly.once.source.support.
+const (
+	ExactlyOnceDisabled  ExactlyOnceMode = "disabled"
+	ExactlyOncePreparing ExactlyOnceMode = "preparing"
+	ExactlyOnceEnabled   ExactlyOnceMode = "enabled"
+)
+
+// ErrInvalidWorkerConfig is returned by New for a Config it cannot run.
+var ErrInvalidWorkerConfig = errors.New("invalid worker config")
+
+// ParseExactlyOnceMode parses an exactly.once.source.support value.
+func ParseExactlyOnceMode(s string) (ExactlyOnceMode, error) {
+	switch m := ExactlyOnceMode(s); m {
+	case ExactlyOnceDisabled, ExactlyOncePreparing, ExactlyOnceEnabled:
+		return m, nil
+	}
+	return "", fmt.Errorf("%w: exactly.once.source.support %q is not one of disabled, preparing, enabled", ErrInvalidWorkerConfig, s)
+}
 
 func (c *Config) setDefaults() error {
 	if len(c.Brokers) == 0 {
@@ -126,6 +176,19 @@ func (c *Config) setDefaults() error {
 	if c.SourceMaxInFlightBytes <= 0 {
 		c.SourceMaxInFlightBytes = DefaultSourceMaxInFlightBytes
 	}
+	if c.ExactlyOnceSourceSupport == "" {
+		c.ExactlyOnceSourceSupport = ExactlyOnceDisabled
+	}
+	if _, err := ParseExactlyOnceMode(string(c.ExactlyOnceSourceSupport)); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	def(&c.GroupID, DefaultGroupID)
+	if c.TransactionTimeout <= 0 {
+		c.TransactionTimeout = DefaultTransactionTimeout
+	}
+	if c.TransactionTimeout > MaxTransactionTimeout {
+		return fmt.Errorf("worker: %w: transaction timeout %s is longer than %s", ErrInvalidWorkerConfig, c.TransactionTimeout, MaxTransactionTimeout)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -163,6 +226,18 @@ const (
 	KeyAutoOffsetReset = "consumer.override.auto.offset.reset"
 	KeyTopicPartitions = "topic.creation.default.partitions"
 	KeyTopicRepl       = "topic.creation.default.replication.factor"
+
+	// Exactly-once sources (KIP-618).
+	KeyExactlyOnce         = "exactly.once.support"
+	KeyTxnBoundary         = "transaction.boundary"
+	KeyTxnBoundaryInterval = "transaction.boundary.interval.ms"
+)
+
+// Values of transaction.boundary.
+const (
+	BoundaryPoll      = "poll"
+	BoundaryInterval  = "interval"
+	BoundaryConnector = "connector"
 )
 
 // Groups of the common fields in validate responses.
@@ -170,6 +245,7 @@ const (
 	groupCommon = "Common"
 	groupErrors = "Error Handling"
 	groupTopics = "Topic Creation"
+	groupEOS    = "Exactly Once"
 )
 
 // commonSpec is the part of every connector's config the worker handles.
@@ -218,6 +294,12 @@ var sourceSpec = commonSpec.Merge(connectors.ConfigSpec{
 		Doc: "Partitions of topics the worker creates for this source."},
 	{Name: KeyTopicRepl, Type: connectors.TypeInt, Default: "-1", Group: groupTopics,
 		Doc: "Replication factor of topics the worker creates for this source; -1 is the broker default."},
+	{Name: KeyExactlyOnce, Type: connectors.TypeEnum, Enum: []string{"requested", "required"}, Default: "requested", Group: groupEOS,
+		Doc: "required refuses the connector unless the worker has exactly.once.source.support=enabled and the source declares that it can be exactly-once for this config; requested runs it with transactions whenever the worker has them."},
+	{Name: KeyTxnBoundary, Type: connectors.TypeEnum, Enum: []string{BoundaryPoll, BoundaryInterval, BoundaryConnector}, Default: BoundaryPoll, Group: groupEOS,
+		Doc: "Where exactly-once source tasks commit their transactions: after every non-empty poll, every transaction.boundary.interval.ms, or where the source marks the end of one (sources that define transactions)."},
+	{Name: KeyTxnBoundaryInterval, Type: connectors.TypeDuration, Validate: connectors.Positive, Group: groupEOS,
+		Doc: "Transaction length with transaction.boundary=interval; default the worker's offset.flush.interval.ms. Ignored with other boundaries."},
 })
 
 // fullSpec returns the spec a connector config is validated against: the
@@ -235,8 +317,15 @@ func Spec(p connectors.Plugin) connectors.ConfigSpec { return fullSpec(p) }
 
 // validateConfig checks a connector config: plugin, common and plugin
 // fields, and cross-field rules. It returns the plugin (when found) and the
-// per-field errors.
+// per-field errors. Rules that depend on a worker's settings are left to
+// validateConfigFor.
 func validateConfig(raw map[string]string) (connectors.Plugin, []connectors.FieldError) {
+	return validateConfigFor(raw, nil)
+}
+
+// validateConfigFor is validateConfig plus the rules that depend on the
+// settings of the worker wc (nil: none).
+func validateConfigFor(raw map[string]string, wc *Config) (connectors.Plugin, []connectors.FieldError) {
 	class := raw[KeyClass]
 	if class == "" {
 		errs := commonSpec.Validate(raw)
@@ -270,6 +359,9 @@ func validateConfig(raw map[string]string) (connectors.Plugin, []connectors.Fiel
 				}
 			}
 		}
+	}
+	if p.Kind == connectors.KindSource {
+		errs = append(errs, validateExactlyOnce(p, raw, wc)...)
 	}
 	return p, errs
 }

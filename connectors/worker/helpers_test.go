@@ -50,17 +50,28 @@ func startWorkerID(t testing.TB, brokerAddr, id string) *testWorker {
 // startWorkerLog is startWorkerID also writing the worker's log to logs.
 func startWorkerLog(t testing.TB, brokerAddr, id string, logs io.Writer) *testWorker {
 	t.Helper()
+	return startWorkerWith(t, brokerAddr, id, logs, nil)
+}
+
+// startWorkerWith is startWorkerLog with the config changed by mod (when
+// not nil) before the worker is made.
+func startWorkerWith(t testing.TB, brokerAddr, id string, logs io.Writer, mod func(*worker.Config)) *testWorker {
+	t.Helper()
 	var out io.Writer = testWriter{t}
 	if logs != nil {
 		out = io.MultiWriter(out, logs)
 	}
-	w, err := worker.New(worker.Config{
+	cfg := worker.Config{
 		Brokers:             []string{brokerAddr},
 		WorkerID:            id,
 		OffsetFlushInterval: 200 * time.Millisecond,
 		ShutdownTimeout:     10 * time.Second,
 		Logger:              slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	w, err := worker.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

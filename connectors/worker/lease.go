@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -25,13 +26,15 @@ func (t *sourceTask) runLeased(ctx context.Context) error {
 	group := fmt.Sprintf("connect-%s-source-%d", e.connector, e.id)
 
 	var mu sync.Mutex
+	var held bool // this worker holds the lease (per the group)
 	var cancelRun context.CancelFunc
 	var runDone chan error
 	failed := make(chan error, 1)
+	fenced := make(chan struct{}, 1)
 	start := func() {
 		mu.Lock()
 		defer mu.Unlock()
-		if runDone != nil {
+		if !held || runDone != nil {
 			return
 		}
 		rctx, cancel := context.WithCancel(ctx)
@@ -40,12 +43,21 @@ func (t *sourceTask) runLeased(ctx context.Context) error {
 		e.log.Info("source task lease acquired", "group", group)
 		go func() {
 			err := t.run(rctx)
-			if err != nil && rctx.Err() == nil {
+			switch {
+			case errors.Is(err, errFenced):
+				// A newer instance runs elsewhere and reports the
+				// task's status: do not overwrite it.
+				t.setStateLocal(StateUnassigned, err.Error())
+				select {
+				case fenced <- struct{}{}:
+				default:
+				}
+			case err != nil && rctx.Err() == nil:
 				e.log.Error("task failed", "err", err)
 				t.setState(StateFailed, err.Error())
 			}
 			done <- err
-			if err != nil && rctx.Err() == nil {
+			if err != nil && rctx.Err() == nil && !errors.Is(err, errFenced) {
 				select {
 				case failed <- err:
 				default:
@@ -53,7 +65,11 @@ func (t *sourceTask) runLeased(ctx context.Context) error {
 			}
 		}()
 	}
-	stop := func() {
+	// stop stops the task. publish says whether to report it UNASSIGNED in
+	// the status topic: yes when handing the lease over (the next holder
+	// starts after this returns), no when the lease was lost (the next
+	// holder may be running the task already and owns its status).
+	stop := func(publish bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		if runDone == nil {
@@ -63,7 +79,16 @@ func (t *sourceTask) runLeased(ctx context.Context) error {
 		<-runDone
 		cancelRun, runDone = nil, nil
 		e.log.Info("source task lease released", "group", group)
-		t.setState(StateUnassigned, "")
+		if publish {
+			t.setState(StateUnassigned, "")
+		} else {
+			t.setStateLocal(StateUnassigned, "")
+		}
+	}
+	setHeld := func(h bool) {
+		mu.Lock()
+		held = h
+		mu.Unlock()
 	}
 	holds := func(m map[string][]int32) bool {
 		for _, p := range m[w.cfg.ConfigTopic] {
@@ -85,17 +110,20 @@ func (t *sourceTask) runLeased(ctx context.Context) error {
 		kgo.SessionTimeout(leaseSessionTimeout),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			if holds(m) {
+				setHeld(true)
 				start()
 			}
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			if holds(m) {
-				stop()
+				setHeld(false)
+				stop(true)
 			}
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			if holds(m) {
-				stop()
+				setHeld(false)
+				stop(false)
 			}
 		}),
 	)...)
@@ -104,15 +132,41 @@ func (t *sourceTask) runLeased(ctx context.Context) error {
 	}
 	cl.PauseFetchTopics(w.cfg.ConfigTopic)
 	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-failed:
-		// The task failed while holding the lease: keep holding it (the
-		// task stays FAILED here until restarted, as in Kafka Connect)
-		// until told to stop.
-		<-ctx.Done()
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case runErr = <-failed:
+			// The task failed while holding the lease: keep holding it
+			// (the task stays FAILED here until restarted, as in Kafka
+			// Connect) until told to stop.
+			<-ctx.Done()
+			break wait
+		case <-fenced:
+			// An exactly-once task was fenced by a newer instance: this
+			// worker's lease is stale, and the group will say so
+			// within a session timeout. If it still says this worker
+			// holds the lease after that, the newer instance was not
+			// the lease's doing: take the task back.
+			tm := time.NewTimer(leaseSessionTimeout)
+			select {
+			case <-ctx.Done():
+				tm.Stop()
+				break wait
+			case <-tm.C:
+			}
+			mu.Lock()
+			again := held && runDone != nil
+			mu.Unlock()
+			if again {
+				e.log.Warn("source task fenced while this worker still holds its lease; starting it again")
+				stop(false)
+				start()
+			}
+		}
 	}
-	stop()
+	stop(true)
 	cl.Close()
 	w.leaveGroup(ctx, group, instance, e.log)
 	if runErr != nil {

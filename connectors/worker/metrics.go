@@ -17,6 +17,7 @@ type metrics struct {
 	deadLettered   *prometheus.CounterVec
 	retries        *prometheus.CounterVec
 	commits        *prometheus.CounterVec
+	transactions   *prometheus.CounterVec
 	batchSeconds   *prometheus.HistogramVec
 	taskState      *prometheus.GaugeVec
 	connectorCount prometheus.Gauge
@@ -57,6 +58,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		deadLettered:  f("records_dead_lettered_total", "Records written to the dead-letter topic.", taskLabels...),
 		retries:       f("retries_total", "Retries of retriable failures.", taskLabels...),
 		commits:       f("offset_commits_total", "Offset commits (sink: consumer group; source: positions), by result.", "connector", "task", "result"),
+		transactions: f("source_transactions_total", "Transactions of exactly-once source tasks, by result: committed, aborted (by the source, or after an error: the task restarts from its committed positions), fenced (a newer instance of the task took over).",
+			"connector", "task", "result"),
 		batchSeconds: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "sluice", Subsystem: "connect", Name: "batch_seconds",
 			Help:    "Time to deliver one batch: sink Write, or source produce plus position store.",
@@ -84,7 +87,7 @@ func (m *metrics) setTaskState(connector string, task int, state string) {
 // forget drops every series of a deleted connector.
 func (m *metrics) forget(connector string) {
 	l := prometheus.Labels{"connector": connector}
-	for _, c := range []*prometheus.CounterVec{m.sourcePolled, m.sourceWritten, m.sinkRead, m.sinkPut, m.skipped, m.deadLettered, m.retries, m.commits} {
+	for _, c := range []*prometheus.CounterVec{m.sourcePolled, m.sourceWritten, m.sinkRead, m.sinkPut, m.skipped, m.deadLettered, m.retries, m.commits, m.transactions} {
 		c.DeletePartialMatch(l)
 	}
 	m.batchSeconds.DeletePartialMatch(l)

@@ -451,7 +451,7 @@ func (w *Worker) handleValidate(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := Validate(r.PathValue("type"), cfg)
+	res, err := w.Validate(r.PathValue("type"), cfg)
 	if err != nil {
 		if errors.Is(err, connectors.ErrUnknownPlugin) {
 			return err

@@ -93,11 +93,30 @@ func (t *sourceTask) signal() {
 	}
 }
 
+// run runs the task as the worker's exactly.once.source.support says:
+// with transactions (source_txn.go) or at-least-once.
 func (t *sourceTask) run(ctx context.Context) error {
 	e := &t.env
-	w := e.w
 	t.label = []string{e.connector, strconv.Itoa(e.id)}
 	t.ready = make(chan struct{}, 1)
+	switch e.w.cfg.ExactlyOnceSourceSupport {
+	case ExactlyOnceEnabled:
+		return t.runExactlyOnce(ctx)
+	case ExactlyOncePreparing:
+		// A worker still running this task with transactions (rolling
+		// change) must not commit once this at-least-once instance runs.
+		if err := e.policy.do(ctx, func() error { return t.fence(ctx) }); err != nil {
+			return e.fail("fence transactional instances", err)
+		}
+	}
+	return t.runAtLeastOnce(ctx)
+}
+
+// runAtLeastOnce is the pipelined at-least-once task described on
+// sourceTask.
+func (t *sourceTask) runAtLeastOnce(ctx context.Context) error {
+	e := &t.env
+	w := e.w
 	var committed connectors.Positions
 	if err := e.policy.do(ctx, func() error {
 		var err error

@@ -29,6 +29,7 @@ func (w *Worker) readStatus(ctx context.Context) {
 	cl, err := kgo.NewClient(w.cfg.clientOpts(
 		kgo.ConsumeTopics(w.cfg.StatusTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)...)
 	if err != nil {
 		w.log.Warn("status topic reader", "err", err)

@@ -78,6 +78,18 @@ func (s *store) produce(ctx context.Context, topic string, key, value []byte) (i
 
 // readToEnd calls fn for every record of topic from the start up to the end
 // offsets as they were when it began.
+//
+// It reads committed data only (read_committed): the positions an
+// exactly-once source task wrote in a transaction that was aborted, or is
+// still open, are never handed back, so a restarted task resumes exactly
+// after the records that are visible. The ends are high watermarks, not
+// last stable offsets: a transaction that committed after another one
+// began is past the last stable offset, and its positions must be read, so
+// the read waits for transactions open below the high watermark to end
+// (they end within the transaction timeout). Control records (transaction
+// markers) are kept, unseen by fn, because the last record below an end
+// may be one; an aborted record is not returned at all, but its marker
+// follows it.
 func (s *store) readToEnd(ctx context.Context, topic string, fn func(*kgo.Record)) error {
 	ends, err := s.adm.ListEndOffsets(ctx, topic)
 	if err != nil {
@@ -97,7 +109,11 @@ func (s *store) readToEnd(ctx context.Context, topic string, fn func(*kgo.Record
 	if len(want) == 0 {
 		return nil
 	}
-	cl, err := kgo.NewClient(s.cfg.clientOpts(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}))...)
+	cl, err := kgo.NewClient(s.cfg.clientOpts(
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	)...)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", topic, err)
 	}
@@ -113,7 +129,7 @@ func (s *store) readToEnd(ctx context.Context, topic string, fn func(*kgo.Record
 			return ferr
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := want[r.Partition]; ok && r.Offset < end {
+			if end, ok := want[r.Partition]; ok && r.Offset < end && !r.Attrs.IsControl() {
 				fn(r)
 			}
 			if r.Offset+1 >= want[r.Partition] {

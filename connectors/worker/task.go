@@ -98,6 +98,17 @@ func (t *task) setState(state, trace string) {
 	e.w.store.writeStatus(taskStatusKey(e.connector, e.id), &statusValue{State: state, Trace: trace, WorkerID: e.w.cfg.WorkerID, Generation: e.gen})
 }
 
+// setStateLocal changes the state this worker reports without writing it
+// to the status topic: for a task another worker has taken over (its lease
+// lost, its producer fenced), whose status record is that worker's now.
+func (t *task) setStateLocal(state, trace string) {
+	t.mu.Lock()
+	t.state, t.trace = state, trace
+	t.mu.Unlock()
+	e := t.env
+	e.w.m.setTaskState(e.connector, e.id, state)
+}
+
 func (t *task) status() (string, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

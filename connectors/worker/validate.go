@@ -47,8 +47,21 @@ type ConfigValueInfo struct {
 
 // Validate checks cfg against plugin's spec and the worker's common fields,
 // returning every field with its errors. The error is
-// connectors.ErrUnknownPlugin when no such plugin exists.
+// connectors.ErrUnknownPlugin when no such plugin exists. Rules that depend
+// on a worker's settings (exactly.once.support=required needs
+// exactly.once.source.support=enabled) are checked by Worker.Validate.
 func Validate(plugin string, cfg map[string]string) (ValidateResult, error) {
+	return validate(plugin, cfg, nil)
+}
+
+// Validate is the package's Validate plus the rules that depend on this
+// worker's settings; PUT /connector-plugins/{type}/config/validate serves
+// it.
+func (w *Worker) Validate(plugin string, cfg map[string]string) (ValidateResult, error) {
+	return validate(plugin, cfg, &w.cfg)
+}
+
+func validate(plugin string, cfg map[string]string, wc *Config) (ValidateResult, error) {
 	p, err := connectors.Lookup(plugin)
 	if err != nil {
 		return ValidateResult{}, err
@@ -58,7 +71,7 @@ func Validate(plugin string, cfg map[string]string) (ValidateResult, error) {
 		return ValidateResult{}, fmt.Errorf("connector.class %q does not match the plugin %q in the path", c, plugin)
 	}
 	cfg[KeyClass] = plugin
-	_, errs := validateConfig(cfg)
+	_, errs := validateConfigFor(cfg, wc)
 	byField := map[string][]string{}
 	for _, fe := range errs {
 		byField[fe.Field] = append(byField[fe.Field], fe.Message)

@@ -100,9 +100,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	}}).do(ctx, func() error { return kafkaRetriable(w.store.ensureTopics(ctx)) }); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	cl, err := kgo.NewClient(w.cfg.clientOpts(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
-		w.cfg.ConfigTopic: {0: kgo.NewOffset().AtStart()},
-	}))...)
+	// read_committed, keeping markers: a transactional writer's aborted
+	// config records are never applied, and the replay's end (a high
+	// watermark) may be a marker.
+	cl, err := kgo.NewClient(w.cfg.clientOpts(
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{w.cfg.ConfigTopic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	)...)
 	if err != nil {
 		return fmt.Errorf("worker: configs reader: %w", err)
 	}
@@ -127,7 +132,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.log.Warn("read configs topic", "topic", t, "partition", p, "err", err)
 		})
 		fs.EachRecord(func(r *kgo.Record) {
-			w.apply(r, replaying)
+			if !r.Attrs.IsControl() {
+				w.apply(r, replaying)
+			}
 			w.setApplied(r.Offset + 1)
 			if replaying && r.Offset+1 >= end {
 				replaying = false
@@ -314,7 +321,7 @@ func (w *Worker) setConnectorState(c *connector, state, trace string) {
 func (w *Worker) startConnector(c *connector) {
 	c.gen++
 	c.tasks, c.taskConfigs = nil, nil
-	p, errs := validateConfig(c.raw)
+	p, errs := validateConfigFor(c.raw, &w.cfg)
 	if len(errs) > 0 {
 		w.setConnectorState(c, StateFailed, (&connectors.ConfigError{Errors: errs}).Error())
 		w.log.Error("connector config invalid", "connector", c.name, "err", c.trace)
