@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/sluicehq/sluice/connectors/schema"
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // Formats the file connectors read and write.
@@ -60,10 +61,8 @@ func (d *decoder) decode(rec []byte, atFileStart bool) (decoded, error) {
 	if len(line) == 0 {
 		return decoded{}, errSkip
 	}
-	if valid, _ := scanJSON(line); !valid {
-		var v any
-		err := json.Unmarshal(line, &v)
-		return decoded{}, fmt.Errorf("invalid JSON: %v", err)
+	if err := jsonscan.Validate(line, jsonscan.MaxDepth); err != nil {
+		return decoded{}, err // "invalid JSON at byte N (of the line): what"
 	}
 	out := decoded{value: line[:len(line):len(line)]}
 	if d.keyField != "" {
@@ -79,19 +78,33 @@ func (d *decoder) decode(rec []byte, atFileStart bool) (decoded, error) {
 // jsonKey returns the text of field in the JSON object line (strings
 // unquoted, other values as their JSON), or nil when absent.
 func jsonKey(line []byte, field string) ([]byte, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(line, &obj); err != nil {
+	var raw []byte
+	err := jsonscan.EachMember(line, jsonscan.MaxDepth, func(key []byte, escaped bool, val []byte) error {
+		if escaped {
+			name, err := jsonscan.Name(key, true)
+			if err != nil || name != field {
+				return err
+			}
+		} else if string(key) != field {
+			return nil
+		}
+		raw = val // a repeated member: the last wins, as in encoding/json
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("key.field %q: value is not a JSON object", field)
 	}
-	raw, ok := obj[field]
-	if !ok || string(raw) == "null" {
+	if raw == nil || string(raw) == "null" {
 		return nil, nil
 	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return []byte(s), nil
+	if raw[0] == '"' {
+		if body, ok := jsonscan.Plain(raw); ok {
+			return body[:len(body):len(body)], nil
+		}
+		s, err := jsonscan.Unquote(raw)
+		return []byte(s), err
 	}
-	return []byte(raw), nil
+	return raw[:len(raw):len(raw)], nil
 }
 
 func (d *decoder) decodeCSV(rec []byte, atFileStart bool) (decoded, error) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/connectors"
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // Sink writes record values to a file, rotating it by size and age. See the
@@ -448,13 +449,12 @@ func (s *Sink) encode(value []byte) ([]byte, error) {
 		return bytes.TrimSuffix(s.line.Bytes(), []byte{'\n'}), nil
 	}
 	v := bytes.TrimSpace(value)
-	valid, lineBreak := scanJSON(v)
-	if !valid {
-		var x any
-		err := json.Unmarshal(v, &x)
-		return nil, fmt.Errorf("value is not valid JSON: %v", err)
+	if err := jsonscan.Validate(v, jsonscan.MaxDepth); err != nil {
+		return nil, fmt.Errorf("value is not valid JSON: %w", err)
 	}
-	if !lineBreak {
+	// A valid value has raw line breaks only between tokens (a string
+	// cannot hold one unescaped), and those must go to keep one per line.
+	if bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, '\r') < 0 {
 		return v, nil
 	}
 	s.line.Reset()
