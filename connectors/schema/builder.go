@@ -9,6 +9,8 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/decimal128"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // RecordBuilder accumulates JSON objects as rows of an Arrow record batch
@@ -55,10 +57,10 @@ func (rb *RecordBuilder) AppendJSON(row []byte) error {
 		return fmt.Errorf("row is not a JSON object: %s", snippet(row))
 	}
 	clear(rb.raws)
-	err := eachMember(row, func(key []byte, escaped bool, val []byte) error {
+	err := jsonscan.EachMember(row, maxJSONDepth, func(key []byte, escaped bool, val []byte) error {
 		i, ok := rb.index[string(key)] // no allocation for the lookup
 		if escaped {
-			name, err := memberName(key, true)
+			name, err := jsonscan.Name(key, true)
 			if err != nil {
 				return err
 			}

@@ -1,8 +1,6 @@
 package schema
 
 import (
-	"bytes"
-	"encoding/json"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
@@ -77,45 +75,6 @@ func FuzzAppendJSON(f *testing.F) {
 		second, _ := RowJSON(nil, rec2, 0)
 		if string(first) != string(second) {
 			t.Fatalf("not a fixed point:\n%s\n%s", first, second)
-		}
-	})
-}
-
-// FuzzScanMatchesStdlib: the fast scanner accepts exactly the objects
-// encoding/json accepts, and finds the same members.
-func FuzzScanMatchesStdlib(f *testing.F) {
-	for _, s := range []string{`{}`, `{"a":1,"b":[1,2,{"c":null}],"d":"x\"y\u00e9"}`, `{"a":1,}`, `{"a":01}`,
-		`{"a":1e}`, `{"a":-}`, `{"a":"\x01"}`, `{"a":"\ud800"}`, "{\"a\":\"\xff\"}", ` { "k" : true } `, `{"a":1}{`, `[1]`,
-		`{"a":tru}`, `{"a":1.}`, `{"\u0061":2,"a":3}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, doc []byte) {
-		var std map[string]json.RawMessage
-		stdErr := json.Unmarshal(doc, &std)
-		got := map[string]string{}
-		err := eachMember(doc, func(key []byte, escaped bool, val []byte) error {
-			name, err := memberName(key, escaped)
-			if err != nil {
-				return err
-			}
-			got[name] = string(val)
-			return nil
-		})
-		trimmed := bytes.TrimLeft(doc, " \t\r\n")
-		isObject := len(trimmed) > 0 && trimmed[0] == '{'
-		if (err == nil) != (stdErr == nil && isObject && std != nil) {
-			t.Fatalf("scanner err=%v, encoding/json err=%v for %q", err, stdErr, doc)
-		}
-		if err != nil {
-			return
-		}
-		if len(got) != len(std) {
-			t.Fatalf("members %v vs %v", got, std)
-		}
-		for k, v := range std {
-			if got[k] != string(v) {
-				t.Fatalf("member %q: %q vs %q", k, got[k], v)
-			}
 		}
 	})
 }

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // ErrIncompatible means two schemas (or types) cannot be merged.
@@ -65,8 +66,8 @@ func (in *Inferrer) Observe(row []byte) error {
 		v []byte
 	}
 	var pairs []kv
-	err := eachMember(row, func(key []byte, escaped bool, val []byte) error {
-		name, err := memberName(key, escaped)
+	err := jsonscan.EachMember(row, maxJSONDepth, func(key []byte, escaped bool, val []byte) error {
+		name, err := jsonscan.Name(key, escaped)
 		if err != nil {
 			return err
 		}
@@ -128,17 +129,14 @@ func (in *Inferrer) kindOf(raw []byte) (kind, [][]byte) {
 		return kString, nil
 	case '[':
 		var elems [][]byte
-		if eachElement(raw, 1, func(v []byte) error { elems = append(elems, v); return nil }) != nil {
+		if jsonscan.EachElement(raw, maxJSONDepth-1, func(v []byte) error { elems = append(elems, v); return nil }) != nil {
 			return kJSON, nil
 		}
 		return kList, elems
 	case '{':
 		return kJSON, nil
 	}
-	if _, ok := fastInt(raw); ok {
-		return kInt, nil
-	}
-	if _, err := strconv.ParseInt(unsafeString(raw), 10, 64); err == nil {
+	if _, ok := jsonscan.Int(raw); ok {
 		return kInt, nil
 	}
 	return kFloat, nil

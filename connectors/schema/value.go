@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // errNull marks a JSON null where the caller needs to know it was null.
@@ -135,7 +137,7 @@ func convert(dt arrow.DataType, raw json.RawMessage, depth int) (any, error) {
 			return nil, fmt.Errorf("expected an array, got %s", snippet(raw))
 		}
 		var out []any
-		err := eachElement(raw, depth, func(it []byte) error {
+		err := jsonscan.EachElement(raw, maxJSONDepth-depth, func(it []byte) error {
 			v, err := convert(t.Elem(), it, depth+1)
 			if err != nil {
 				return fmt.Errorf("[%d]: %w", len(out), err)
@@ -155,8 +157,8 @@ func convert(dt arrow.DataType, raw json.RawMessage, depth int) (any, error) {
 			return nil, fmt.Errorf("expected an object, got %s", snippet(raw))
 		}
 		vals := make([]json.RawMessage, t.NumFields())
-		err := eachMember(raw, func(key []byte, escaped bool, val []byte) error {
-			name, err := memberName(key, escaped)
+		err := jsonscan.EachMember(raw, maxJSONDepth-depth, func(key []byte, escaped bool, val []byte) error {
+			name, err := jsonscan.Name(key, escaped)
 			if err != nil {
 				return err
 			}
@@ -205,9 +207,13 @@ func jsonFloat(raw []byte) (any, error) {
 		case "-Infinity", "-inf":
 			return math.Inf(-1), nil
 		}
-		raw = []byte(s)
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("expected a number, got %s", snippet(raw))
+		}
+		return f, nil
 	}
-	f, err := strconv.ParseFloat(unsafeString(raw), 64)
+	f, err := jsonscan.Float(raw)
 	if err != nil {
 		return nil, fmt.Errorf("expected a number, got %s", snippet(raw))
 	}
