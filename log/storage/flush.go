@@ -278,4 +278,7 @@ type testHooks struct {
 	// fsync runs before every fdatasync of a segment's data; an error
 	// stands for a failed fsync.
 	fsync func(f *os.File) error
+	// beforeCheckpoint runs before the checkpoint file is written (a test
+	// may block it there).
+	beforeCheckpoint func()
 }

@@ -58,11 +58,16 @@ type Log struct {
 	syncedTo       int64 // the active segment is fsynced below this (see recoveryPointLocked)
 	unflushed      int64 // records appended since the last fsync
 	firstUnflushed time.Time
-	cleanerPoint   int64 // offsets below were compacted
-	lastCkpt       checkpoint
-	lastCkptTime   time.Time
-	epochsDirty    bool // the epoch file does not match memory
+	cleanerPoint   int64  // offsets below were compacted
+	ckptSeq        uint64 // numbers checkpoint snapshots in the order they were taken
+	epochsDirty    bool   // the epoch file does not match memory
 	scratch        []header
+
+	// ckpt is the checkpoint file's writer. Maintenance writes the
+	// periodic checkpoint without holding wmu (its fsyncs must not stall
+	// appends); writes are ordered by snapshot sequence so an older
+	// snapshot never replaces a newer one.
+	ckpt checkpointWriter
 
 	flusher   flusher      // rolled segments awaiting their background flush
 	dirSynced atomic.Int64 // the newest segment base whose directory entry is known durable
@@ -344,18 +349,17 @@ func (l *Log) currentCheckpoint() checkpoint {
 }
 
 // writeCheckpointLocked persists the checkpoint if it changed (or always,
-// when force).
+// when force). Caller holds wmu; the write is done before it returns.
 func (l *Log) writeCheckpointLocked(force bool) error {
-	c := l.currentCheckpoint()
-	if c == l.lastCkpt && !force {
-		return nil
-	}
-	if err := writeFileAtomic(filepath.Join(l.dir, checkpointFile), c.encode(), true); err != nil {
-		return err
-	}
-	l.lastCkpt = c
-	l.lastCkptTime = l.opt.Now()
-	return nil
+	c, seq := l.snapshotCheckpointLocked()
+	return l.ckpt.write(l, c, seq, force)
+}
+
+// snapshotCheckpointLocked takes the current checkpoint and its place in
+// the order of snapshots. Caller holds wmu.
+func (l *Log) snapshotCheckpointLocked() (checkpoint, uint64) {
+	l.ckptSeq++
+	return l.currentCheckpoint(), l.ckptSeq
 }
 
 // persistEpochsLocked writes the leader-epoch cache. Caller holds wmu.
@@ -404,7 +408,8 @@ func (l *Log) Close() error {
 			if len(errs) == 0 {
 				ck.Clean, ck.CleanActiveBase, ck.CleanActiveSize = true, seg.base, seg.size.Load()
 			}
-			if err := writeFileAtomic(filepath.Join(l.dir, checkpointFile), ck.encode(), true); err != nil {
+			l.ckptSeq++
+			if err := l.ckpt.write(l, ck, l.ckptSeq, true); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -45,8 +45,8 @@ func (l *Log) maintainFast(now time.Time, wait bool) error {
 		}
 	}
 	l.wmu.Lock()
-	defer l.wmu.Unlock()
 	if err := l.writable(); err != nil {
+		l.wmu.Unlock()
 		return err
 	}
 	if l.opt.ProducerIDExpiration > 0 {
@@ -54,10 +54,15 @@ func (l *Log) maintainFast(now time.Time, wait bool) error {
 		l.producers.expire(now.Add(-l.opt.ProducerIDExpiration).UnixMilli())
 		l.stateMu.Unlock()
 	}
-	if now.Sub(l.lastCkptTime) >= l.opt.CheckpointInterval {
-		return l.writeCheckpointLocked(false)
+	if !l.ckpt.due(now, l.opt.CheckpointInterval) {
+		l.wmu.Unlock()
+		return nil
 	}
-	return nil
+	// Snapshot under the writer's lock, write (and fsync) after releasing
+	// it: appends go on while the file is written.
+	c, seq := l.snapshotCheckpointLocked()
+	l.wmu.Unlock()
+	return l.ckpt.write(l, c, seq, false)
 }
 
 // maintainCompaction compacts the log if its policy asks for it and it is
