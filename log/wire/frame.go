@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -86,3 +87,21 @@ func (f *FrameReader) Next() ([]byte, error) {
 // decoded request (whose byte fields alias the frame) to another goroutine
 // must Detach first.
 func (f *FrameReader) Detach() { f.buf = nil }
+
+// Buffered reports whether a whole frame is already buffered, so that Next
+// will return without reading from the stream. It is always false unless
+// the FrameReader reads from a *bufio.Reader. A server uses it to hold back
+// a flush of responses while pipelined requests are still to be handled,
+// and to flush before it would block.
+func (f *FrameReader) Buffered() bool {
+	br, ok := f.r.(*bufio.Reader)
+	if !ok || br.Buffered() < 4 {
+		return false
+	}
+	hdr, err := br.Peek(4)
+	if err != nil {
+		return false
+	}
+	size := int32(binary.BigEndian.Uint32(hdr))
+	return size >= 0 && br.Buffered()-4 >= int(size)
+}

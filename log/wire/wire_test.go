@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -214,5 +215,45 @@ func TestBodyTagCountDoesNotSpin(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("decoding an 8-byte body with a huge tag count did not finish within 30s")
+	}
+}
+
+func TestFrameReaderBuffered(t *testing.T) {
+	frame := func(body string) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
+		return append(b, body...)
+	}
+	two := append(frame("first-frame"), frame("second-frame")...)
+	// Over a plain reader nothing is ever known to be buffered.
+	if NewFrameReader(bytes.NewReader(two), 0).Buffered() {
+		t.Fatal("Buffered is true without a bufio.Reader")
+	}
+	// The second frame arrives in two pieces.
+	pr, pw := io.Pipe()
+	fr := NewFrameReader(bufio.NewReader(pr), 0)
+	go func() {
+		pw.Write(two[:len(two)-3])
+		pw.Write(two[len(two)-3:])
+		pw.Close()
+	}()
+	if got, err := fr.Next(); err != nil || string(got) != "first-frame" {
+		t.Fatalf("Next = %q, %v", got, err)
+	}
+	if fr.Buffered() {
+		t.Fatal("Buffered is true with only part of the next frame buffered")
+	}
+	if got, err := fr.Next(); err != nil || string(got) != "second-frame" {
+		t.Fatalf("Next = %q, %v", got, err)
+	}
+	if fr.Buffered() {
+		t.Fatal("Buffered is true at the end of the stream")
+	}
+
+	fr = NewFrameReader(bufio.NewReader(bytes.NewReader(two)), 0)
+	if _, err := fr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if !fr.Buffered() {
+		t.Fatal("Buffered is false with a whole frame buffered")
 	}
 }
