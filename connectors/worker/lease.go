@@ -23,7 +23,7 @@ const leaseSessionTimeout = 10 * time.Second
 func (t *sourceTask) runLeased(ctx context.Context) error {
 	e := &t.env
 	w := e.w
-	group := fmt.Sprintf("connect-%s-source-%d", e.connector, e.id)
+	group := leaseGroup(e)
 
 	var mu sync.Mutex
 	var held bool // this worker holds the lease (per the group)
@@ -101,7 +101,7 @@ func (t *sourceTask) runLeased(ctx context.Context) error {
 	// Static membership, as for sink tasks: a worker that crashes and comes
 	// back (same worker id) takes its leases back at once; a graceful stop
 	// leaves explicitly so another worker need not wait.
-	instance := fmt.Sprintf("%s-%s-source-%d", w.cfg.WorkerID, e.connector, e.id)
+	instance := leaseInstance(e)
 	cl, err := kgo.NewClient(w.cfg.clientOpts(
 		kgo.ConsumerGroup(group),
 		kgo.InstanceID(instance),
@@ -173,4 +173,53 @@ wait:
 		return runErr
 	}
 	return ctx.Err()
+}
+
+// leaseGroup is the consumer group whose partition 0 is a source task's
+// lease.
+func leaseGroup(e *taskEnv) string { return fmt.Sprintf("connect-%s-source-%d", e.connector, e.id) }
+
+// leaseInstance is this worker's static member id in a lease group.
+func leaseInstance(e *taskEnv) string {
+	return fmt.Sprintf("%s-%s-source-%d", e.w.cfg.WorkerID, e.connector, e.id)
+}
+
+// holdsLease asks the group coordinator whether this worker holds the
+// task's lease now. The lease client learns of a lost lease only at its
+// next heartbeat; this asks at once, for decisions a stale view must not
+// make (an exactly-once task about to fence whoever else runs it).
+func (t *sourceTask) holdsLease(ctx context.Context) (bool, error) {
+	e := &t.env
+	groups, err := e.w.store.adm.DescribeGroups(ctx, leaseGroup(e))
+	if err != nil {
+		return false, fmt.Errorf("describe lease group: %w", err)
+	}
+	g, ok := groups[leaseGroup(e)]
+	if !ok {
+		return false, nil
+	}
+	if g.Err != nil {
+		return false, fmt.Errorf("describe lease group: %w", g.Err)
+	}
+	instance := leaseInstance(e)
+	for _, m := range g.Members {
+		if m.InstanceID == nil || *m.InstanceID != instance {
+			continue
+		}
+		a, ok := m.Assigned.AsConsumer()
+		if !ok {
+			return false, nil
+		}
+		for _, at := range a.Topics {
+			if at.Topic != e.w.cfg.ConfigTopic {
+				continue
+			}
+			for _, p := range at.Partitions {
+				if p == 0 {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, nil
 }

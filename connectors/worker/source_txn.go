@@ -115,6 +115,19 @@ func (t *sourceTask) runExactlyOnce(ctx context.Context) error {
 	delay := initialBackoff
 	maxDelay := e.cfg.Duration(KeyRetryDelayMax)
 	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
+			// A zombie must not start over: its new session would fence
+			// the instance that fenced it. Ask the coordinator, not the
+			// lease client, which may not have noticed yet.
+			held, err := t.holdsLease(ctx)
+			if err != nil {
+				return e.fail("check the task's lease", kafkaRetriable(err))
+			}
+			if !held {
+				e.log.Warn("source task not restarted: its lease moved to another worker, which runs it now")
+				return t.fencedErr(errors.New("the lease moved to another worker"))
+			}
+		}
 		committed, err := t.txnSession(ctx)
 		var rs *restartError
 		if !errors.As(err, &rs) || ctx.Err() != nil {
@@ -368,22 +381,28 @@ func (s *txnRun) end(ctx context.Context, commit bool) error {
 	failed := tx.failed
 	tx.mu.Unlock()
 	skipped := 0
+	var lost error
 	for _, f := range failed {
 		switch {
 		case isFenced(f.err):
 			return s.fenced(f.err)
-		case e.cfg.String(KeyTolerance) == "all" && !transactionFailure(f.err):
+		case transactionFailure(f.err):
+			if lost == nil {
+				lost = fmt.Errorf("produce to %s: %w", f.topic, f.err)
+			}
+		case e.cfg.String(KeyTolerance) == "all":
 			// franz-go commits what was produced: the failed record
 			// is skipped, as at-least-once tasks skip it.
 			skipped++
 			w.m.skipped.WithLabelValues(t.label...).Inc()
 			e.log.Warn("source record skipped: produce failed (errors.tolerance=all)", "topic", f.topic, "err", f.err)
-		case transactionFailure(f.err):
-			return &restartError{fmt.Errorf("produce to %s: %w", f.topic, f.err)}
 		default:
 			s.abandon(ctx)
 			return e.fail(fmt.Sprintf("produce to %s", f.topic), f.err)
 		}
+	}
+	if lost != nil {
+		return s.lost(ctx, lost)
 	}
 	if commit && len(tx.positions) > 0 {
 		if err := s.producePositions(ctx); err != nil {
@@ -398,8 +417,7 @@ func (s *txnRun) end(ctx context.Context, commit bool) error {
 		if isFenced(err) {
 			return s.fenced(err)
 		}
-		w.m.transactions.WithLabelValues(append(t.label, "aborted")...).Inc()
-		return &restartError{fmt.Errorf("end transaction (outcome unknown; the next session finds out): %w", err)}
+		return s.lost(ctx, fmt.Errorf("end transaction (outcome unknown; the next session finds out): %w", err))
 	}
 	if !commit {
 		w.m.transactions.WithLabelValues(append(t.label, "aborted")...).Inc()
@@ -453,7 +471,28 @@ func (s *txnRun) producePositions(ctx context.Context) error {
 	if isFenced(first) {
 		return s.fenced(first)
 	}
-	return &restartError{fmt.Errorf("store source positions: %w", first)}
+	return s.lost(ctx, fmt.Errorf("store source positions: %w", first))
+}
+
+// lost ends a session whose transaction the broker aborted, or may have,
+// or whose producer lost its epoch. Records fail with
+// INVALID_PRODUCER_EPOCH both when the broker aborted this producer's
+// transaction on timeout and when a newer instance fenced it, so it first
+// tries to abort: franz-go then re-initializes the producer with its old
+// epoch (KIP-588), which the broker allows only in the first case and
+// answers PRODUCER_FENCED in the second. A fenced zombie stops; otherwise
+// the task restarts from its committed positions.
+func (s *txnRun) lost(ctx context.Context, cause error) error {
+	t := s.t
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = s.cl.AbortBufferedRecords(actx)
+	if err := s.cl.EndTransaction(actx, kgo.TryAbort); isFenced(err) {
+		return s.fenced(err)
+	}
+	t.env.w.m.transactions.WithLabelValues(append(t.label, "aborted")...).Inc()
+	s.tx.reset()
+	return &restartError{cause}
 }
 
 // release ends the transaction's bookkeeping and keeps its record slices
@@ -479,7 +518,11 @@ func (s *txnRun) fenced(err error) error {
 	t.env.log.Warn("source task fenced: a newer instance of it runs elsewhere; stopping without committing", "transactional_id",
 		transactionalID(&t.env.w.cfg, t.env.connector, t.env.id), "err", err)
 	s.tx.reset()
-	return fmt.Errorf("%w (%v)", errFenced, err)
+	return t.fencedErr(err)
+}
+
+func (t *sourceTask) fencedErr(cause error) error {
+	return fmt.Errorf("%w (%v)", errFenced, cause)
 }
 
 // abandon aborts the open transaction on the way out, best effort, so
