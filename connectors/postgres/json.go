@@ -1,20 +1,22 @@
 package postgres
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf16"
-	"unicode/utf8"
 	"unsafe"
+
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
-// The sink reads record values with its own small JSON scanner: one pass
-// validates the document (RFC 8259) and records the top-level fields as
-// slices of the input, with no tree of nested values. Nested objects and
-// arrays are kept as raw text (jsonb takes them as they are); arrays are
-// walked on demand when a column needs their elements. This is most of the
-// sink's per-record CPU, so it matters: it is several times cheaper than
-// building a tree.
+// The sink reads record values with internal/jsonscan: one pass validates
+// the document (RFC 8259) and records the top-level fields as slices of the
+// input, with no tree of nested values. Nested objects and arrays are kept
+// as raw text (jsonb takes them as they are); arrays are walked on demand
+// when a column needs their elements. This is most of the sink's
+// per-record CPU, so it matters: it is several times cheaper than building
+// a tree.
 
 // MaxJSONDepth bounds how deeply a record's JSON may nest; deeper documents
 // are refused, so hostile input cannot exhaust the stack.
@@ -121,25 +123,22 @@ func (v *jvalue) hasKeyAfter(k string, i int) bool {
 	return false
 }
 
-// Array calls yield with each element of an array value. The document was
-// validated when parsed, so this only finds the elements' extents.
+// errStop ends a walk early.
+var errStop = errors.New("stop")
+
+// Array calls yield with each element of an array value, in order.
 func (v *jvalue) Array(yield func(*jvalue) bool) {
 	if v.kind != kArray {
 		return
 	}
-	s := v.raw[1 : len(v.raw)-1]
-	i := skipSpace(s, 0)
-	for i < len(s) {
-		end := skipValue(s, i)
-		el := jvalue{raw: s[i:end], kind: kindOf(s[i])}
+	// The document was validated when parsed, so the only error is errStop.
+	_ = jsonscan.EachElement(bytesOf(v.raw), MaxJSONDepth, func(val []byte) error {
+		el := jvalue{raw: stringOf(val), kind: kindOf(val[0])}
 		if !yield(&el) {
-			return
+			return errStop
 		}
-		i = skipSpace(s, end)
-		if i < len(s) && s[i] == ',' {
-			i = skipSpace(s, i+1)
-		}
-	}
+		return nil
+	})
 }
 
 func kindOf(c byte) jkind {
@@ -194,13 +193,18 @@ func (a *arena) keep(fs []jfield) []jfield {
 	return out
 }
 
+// jsonSpace is JSON's whitespace.
+const jsonSpace = " \t\r\n"
+
 // parseJSONIn parses with an arena (nil: plain allocations). The values
 // alias b, which must not change while they are in use (a record's value
 // does not, for the duration of a Write).
 func parseJSONIn(b []byte, a *arena) (*jvalue, error) {
-	p := parser{s: unsafe.String(unsafe.SliceData(b), len(b))}
-	i := skipSpace(p.s, 0)
-	if i >= len(p.s) {
+	doc := b
+	if len(doc) > 0 && (doc[0] <= ' ' || doc[len(doc)-1] <= ' ') {
+		doc = bytes.Trim(doc, jsonSpace)
+	}
+	if len(doc) == 0 {
 		return nil, fmt.Errorf("invalid JSON: empty")
 	}
 	var v *jvalue
@@ -209,36 +213,42 @@ func parseJSONIn(b []byte, a *arena) (*jvalue, error) {
 	} else {
 		v = &jvalue{}
 	}
-	var end int
-	var err error
-	if p.s[i] == '{' {
-		var fields []jfield
-		if a != nil {
-			fields = a.scratch[:0]
-		} else {
-			// Colons bound the number of fields (exactly, for flat
-			// records): one allocation for them.
-			fields = make([]jfield, 0, min(strings.Count(p.s, ":"), 4096))
+	if doc[0] != '{' {
+		if err := jsonscan.Validate(doc, MaxJSONDepth); err != nil {
+			return nil, err
 		}
-		end, err = p.object(i, 1, v, &fields)
-		if a != nil {
-			a.scratch = fields[:0]
-			v.fields = a.keep(fields)
-		} else {
-			v.fields = fields
-		}
+		v.raw, v.kind = stringOf(doc), kindOf(doc[0])
+		return v, nil
+	}
+	var fields []jfield
+	if a != nil {
+		fields = a.scratch[:0]
 	} else {
-		end, err = p.value(i, 0)
-		if err == nil {
-			v.raw, v.kind = p.s[i:end], kindOf(p.s[i])
+		// Colons bound the number of fields (exactly, for flat records):
+		// one allocation for them.
+		fields = make([]jfield, 0, min(bytes.Count(doc, []byte{':'}), 4096))
+	}
+	err := jsonscan.EachMember(doc, MaxJSONDepth, func(key []byte, escaped bool, val []byte) error {
+		k := stringOf(key)
+		if escaped {
+			var err error
+			if k, err = jsonscan.Name(key, true); err != nil {
+				return err
+			}
 		}
+		fields = append(fields, jfield{key: k, val: jvalue{raw: stringOf(val), kind: kindOf(val[0])}})
+		return nil
+	})
+	if a != nil {
+		a.scratch = fields[:0]
 	}
 	if err != nil {
-		return nil, fmt.Errorf("invalid JSON: %w", err)
+		return nil, err
 	}
-	if end = skipSpace(p.s, end); end != len(p.s) {
-		return nil, fmt.Errorf("invalid JSON: unexpected %q after the value at byte %d", p.s[end], end)
+	if a != nil {
+		fields = a.keep(fields)
 	}
+	v.raw, v.kind, v.fields = stringOf(doc), kObject, fields
 	return v, nil
 }
 
@@ -257,348 +267,26 @@ func parseObjectIn(b []byte, a *arena) (*jvalue, error) {
 	return v, nil
 }
 
-type parser struct{ s string }
-
-func skipSpace(s string, i int) int {
-	for i < len(s) {
-		switch s[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// object parses the object at s[i] ('{'). With into, it records the fields.
-func (p *parser) object(i, depth int, into *jvalue, fields *[]jfield) (int, error) {
-	if depth > MaxJSONDepth {
-		return 0, fmt.Errorf("nested deeper than %d levels at byte %d", MaxJSONDepth, i)
-	}
-	start := i
-	i = skipSpace(p.s, i+1)
-	if i < len(p.s) && p.s[i] == '}' {
-		if into != nil {
-			into.raw, into.kind = p.s[start:i+1], kObject
-		}
-		return i + 1, nil
-	}
-	for {
-		if i >= len(p.s) || p.s[i] != '"' {
-			return 0, fmt.Errorf("expected a field name at byte %d", i)
-		}
-		kend, err := p.str(i)
-		if err != nil {
-			return 0, err
-		}
-		key := p.s[i:kend]
-		i = skipSpace(p.s, kend)
-		if i >= len(p.s) || p.s[i] != ':' {
-			return 0, fmt.Errorf("expected ':' after field %s at byte %d", key, i)
-		}
-		i = skipSpace(p.s, i+1)
-		vstart := i
-		if i, err = p.value(i, depth); err != nil {
-			return 0, err
-		}
-		if into != nil {
-			k, err := unquoteJSON(key)
-			if err != nil {
-				return 0, fmt.Errorf("field name %s: %w", key, err)
-			}
-			*fields = append(*fields, jfield{key: k, val: jvalue{raw: p.s[vstart:i], kind: kindOf(p.s[vstart])}})
-		}
-		i = skipSpace(p.s, i)
-		if i >= len(p.s) {
-			return 0, fmt.Errorf("unterminated object at byte %d", start)
-		}
-		switch p.s[i] {
-		case ',':
-			i = skipSpace(p.s, i+1)
-		case '}':
-			if into != nil {
-				into.raw, into.kind = p.s[start:i+1], kObject
-			}
-			return i + 1, nil
-		default:
-			return 0, fmt.Errorf("expected ',' or '}' at byte %d, got %q", i, p.s[i])
-		}
-	}
-}
-
-func (p *parser) array(i, depth int) (int, error) {
-	if depth > MaxJSONDepth {
-		return 0, fmt.Errorf("nested deeper than %d levels at byte %d", MaxJSONDepth, i)
-	}
-	start := i
-	i = skipSpace(p.s, i+1)
-	if i < len(p.s) && p.s[i] == ']' {
-		return i + 1, nil
-	}
-	for {
-		var err error
-		if i, err = p.value(i, depth); err != nil {
-			return 0, err
-		}
-		i = skipSpace(p.s, i)
-		if i >= len(p.s) {
-			return 0, fmt.Errorf("unterminated array at byte %d", start)
-		}
-		switch p.s[i] {
-		case ',':
-			i = skipSpace(p.s, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return 0, fmt.Errorf("expected ',' or ']' at byte %d, got %q", i, p.s[i])
-		}
-	}
-}
-
-// value validates the value at s[i] and returns where it ends.
-func (p *parser) value(i, depth int) (int, error) {
-	if i >= len(p.s) {
-		return 0, fmt.Errorf("unexpected end at byte %d", i)
-	}
-	switch c := p.s[i]; {
-	case c == '{':
-		return p.object(i, depth+1, nil, nil)
-	case c == '[':
-		return p.array(i, depth+1)
-	case c == '"':
-		return p.str(i)
-	case c == 't':
-		return p.literal(i, "true")
-	case c == 'f':
-		return p.literal(i, "false")
-	case c == 'n':
-		return p.literal(i, "null")
-	case c == '-' || c >= '0' && c <= '9':
-		return p.number(i)
-	}
-	return 0, fmt.Errorf("unexpected %q at byte %d", p.s[i], i)
-}
-
-func (p *parser) literal(i int, lit string) (int, error) {
-	if !strings.HasPrefix(p.s[i:], lit) {
-		return 0, fmt.Errorf("invalid literal at byte %d", i)
-	}
-	return i + len(lit), nil
-}
-
-func (p *parser) number(i int) (int, error) {
-	start := i
-	s := p.s
-	if s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	default:
-		return 0, fmt.Errorf("invalid number at byte %d", start)
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		d := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return 0, fmt.Errorf("invalid number at byte %d", start)
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		d := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return 0, fmt.Errorf("invalid number at byte %d", start)
-		}
-	}
-	return i, nil
-}
-
-// str validates the string at s[i] ('"') and returns where it ends.
-func (p *parser) str(i int) (int, error) {
-	start := i
-	s := p.s
-	i++
-	for i < len(s) {
-		c := s[i]
-		switch {
-		case c == '"':
-			return i + 1, nil
-		case c == '\\':
-			if i+1 >= len(s) {
-				return 0, fmt.Errorf("unterminated string at byte %d", start)
-			}
-			switch s[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(s) || !isHex4(s[i+2:i+6]) {
-					return 0, fmt.Errorf("bad \\u escape at byte %d", i)
-				}
-				i += 6
-			default:
-				return 0, fmt.Errorf("bad escape at byte %d", i)
-			}
-		case c < 0x20:
-			return 0, fmt.Errorf("control character in string at byte %d", i)
-		default:
-			i++
-		}
-	}
-	return 0, fmt.Errorf("unterminated string at byte %d", start)
-}
-
-func isHex4(s string) bool {
-	for i := 0; i < 4; i++ {
-		if _, ok := unhex(s[i]); !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// skipValue returns the end of the (valid) value at s[i].
-func skipValue(s string, i int) int {
-	switch s[i] {
-	case '"':
-		i++
-		for i < len(s) {
-			switch s[i] {
-			case '\\':
-				i += 2
-				continue
-			case '"':
-				return i + 1
-			}
-			i++
-		}
-		return i
-	case '{', '[':
-		depth := 0
-		for i < len(s) {
-			switch s[i] {
-			case '"':
-				i = skipValue(s, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	}
-	for i < len(s) {
-		switch s[i] {
-		case ',', ']', '}', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return i
-}
-
-// unquote returns a string value's content.
+// unquote returns a string value's content. A string without escapes is
+// its own bytes, uncopied and unchanged: invalid UTF-8 goes to PostgreSQL
+// as it is, for the server to refuse, rather than being replaced here.
 func unquote(v *jvalue) string {
-	s, _ := unquoteJSON(v.raw)
+	body := v.raw[1 : len(v.raw)-1]
+	if strings.IndexByte(body, '\\') < 0 {
+		return body
+	}
+	s, _ := jsonscan.Unquote(bytesOf(v.raw)) // validated when parsed
 	return s
-}
-
-// unquoteJSON decodes a valid JSON string literal. Unpaired surrogates
-// become U+FFFD, as encoding/json does.
-func unquoteJSON(q string) (string, error) {
-	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
-		return "", fmt.Errorf("not a JSON string")
-	}
-	s := q[1 : len(q)-1]
-	if strings.IndexByte(s, '\\') < 0 {
-		return s, nil
-	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '\\' {
-			b = append(b, c)
-			i++
-			continue
-		}
-		if i+1 >= len(s) {
-			return "", fmt.Errorf("bad escape")
-		}
-		switch s[i+1] {
-		case '"', '\\', '/':
-			b = append(b, s[i+1])
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			r, ok := hex4(s, i+2)
-			if !ok {
-				return "", fmt.Errorf("bad \\u escape")
-			}
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if r2, ok := hex4(s, i+2); ok && i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						b = utf8.AppendRune(b, dec)
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
-			}
-			b = utf8.AppendRune(b, r)
-			continue
-		default:
-			return "", fmt.Errorf("bad escape")
-		}
-		i += 2
-	}
-	return string(b), nil
-}
-
-func hex4(s string, i int) (rune, bool) {
-	if i+4 > len(s) {
-		return 0, false
-	}
-	var r rune
-	for j := i; j < i+4; j++ {
-		h, ok := unhex(s[j])
-		if !ok {
-			return 0, false
-		}
-		r = r<<4 | rune(h)
-	}
-	return r, true
 }
 
 // stringValue makes a JSON string value holding s.
 func stringValue(s string) (*jvalue, error) {
 	return &jvalue{raw: string(appendJSONString(nil, s)), kind: kString}, nil
 }
+
+// stringOf views b as a string, without a copy: parsed values alias the
+// record's bytes, which do not change while they are in use.
+func stringOf(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// bytesOf views s as bytes for jsonscan, which only reads them.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

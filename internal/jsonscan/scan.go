@@ -1,6 +1,10 @@
 package jsonscan
 
-import "unicode/utf8"
+import (
+	"encoding/binary"
+	"math/bits"
+	"unicode/utf8"
+)
 
 // MaxDepth is encoding/json's nesting limit, the default where a caller
 // has no tighter one of its own.
@@ -56,11 +60,26 @@ func skipSpace(b []byte, i int) int {
 // scanString validates the string literal at b[i] ('"') and returns the
 // index past its closing quote and what it holds besides plain ASCII.
 // Invalid UTF-8 is accepted, as encoding/json accepts it (decoding replaces
-// it); flagNonASCII tells decoders to look.
+// it); flagNonASCII tells decoders to look. Runs of plain bytes are skipped
+// eight at a time.
 func scanString(b []byte, i int) (end int, flags uint8, err error) {
 	start := i
 	i++
-	for i < len(b) {
+	for {
+		for i+8 <= len(b) {
+			if m := special8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto special
+			}
+			i += 8
+		}
+		for i < len(b) && strClass[b[i]] == cPlain {
+			i++
+		}
+		if i >= len(b) {
+			return i, flags, errAt(start, "unterminated string")
+		}
+	special:
 		switch strClass[b[i]] {
 		case cPlain:
 			i++
@@ -89,7 +108,19 @@ func scanString(b []byte, i int) (end int, flags uint8, err error) {
 			}
 		}
 	}
-	return i, flags, errAt(start, "unterminated string")
+}
+
+// special8 marks (in each byte's high bit) the bytes of the little-endian
+// word x that a string scan must look at: '"', '\\', control characters
+// and non-ASCII. Bits above the lowest may be false alarms (borrows); the
+// lowest is exact, and is all the scan uses.
+func special8(x uint64) uint64 {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (lsb * '"')
+	e := x ^ (lsb * '\\')
+	// (v-lsb)&^v has a byte's high bit set where v's byte is zero (the
+	// lowest exactly); likewise (x-0x20s)&^x where x's byte is < 0x20.
+	return ((x-lsb*0x20)&^x | (q-lsb)&^q | (e-lsb)&^e | x) & msb
 }
 
 // hex4 decodes the four hex digits at b[i:].

@@ -33,9 +33,36 @@ func Skip(b []byte, i, maxDepth int) (start, end int, err error) {
 }
 
 // skip validates the value at b[i] (after optional whitespace) and returns
-// the index past it. It walks nested values with an explicit stack rather
-// than recursion, so depth costs a byte, not a stack frame.
-func skip(b []byte, i, maxDepth int) (int, error) {
+// the index past it. Scalars, most of any record, are scanned here
+// directly; containers by skipNested.
+func skip(b []byte, i, maxDepth int) (end int, err error) {
+	if i < len(b) && b[i] <= ' ' {
+		i = skipSpace(b, i)
+	}
+	if i >= len(b) {
+		return i, errAt(i, "unexpected end of input")
+	}
+	switch b[i] {
+	case '"':
+		end, _, err = scanString(b, i)
+		return end, err
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		end, _, err = scanNumber(b, i)
+		return end, err
+	case 't':
+		return literal(b, i, "true")
+	case 'f':
+		return literal(b, i, "false")
+	case 'n':
+		return literal(b, i, "null")
+	}
+	return skipNested(b, i, maxDepth)
+}
+
+// skipNested is skip for any value, containers included. It walks nested
+// values with an explicit stack rather than recursion, so depth costs a
+// byte, not a stack frame.
+func skipNested(b []byte, i, maxDepth int) (int, error) {
 	var stackBuf [64]byte
 	stack := stackBuf[:0] // open containers: '{' or '['
 	n := len(b)
