@@ -18,7 +18,10 @@
 // Sink tasks consume in the consumer group "connect-<name>" and commit only
 // offsets the sink reported durable from Flush. Source tasks produce with
 // acks=all and store positions (then call Source.Commit) only for records
-// the log acknowledged. Retriable errors are retried with exponential
+// the log acknowledged. With Config.ExactlyOnceSourceSupport enabled
+// (KIP-618) each source task instead writes its records and their
+// positions in Kafka transactions, fencing earlier instances of itself by
+// its transactional id; see source_txn.go. Retriable errors are retried with exponential
 // backoff; errors.tolerance=all skips records a sink refuses and sends them
 // to errors.deadletterqueue.topic.name with __connect.errors.* headers.
 //
