@@ -268,3 +268,51 @@ func TestExactlyOnceValidate(t *testing.T) {
 		t.Fatalf("worker.New with exactly.once.source.support=yes: %v", err)
 	}
 }
+
+// TestExactlyOncePreparing: a worker with exactly.once.source.support=
+// preparing runs a source at-least-once, resuming from the positions an
+// exactly-once run committed, and first fences the task's transactional id
+// (its epoch moves on), so a transactional instance left running elsewhere
+// could no longer commit.
+func TestExactlyOncePreparing(t *testing.T) {
+	b := startBroker(t)
+	group := func(mode worker.ExactlyOnceMode) func(*worker.Config) {
+		return func(c *worker.Config) { c.ExactlyOnceSourceSupport, c.GroupID = mode, "eos-test" }
+	}
+	cfg := map[string]string{"connector.class": "test-counting-source", "topic": "numbers", "limit": "50"}
+	w := startWorkerWith(t, b.Addr, "w1", nil, group(worker.ExactlyOnceEnabled))
+	w.create("count", cfg)
+	waitFor(t, "50 numbers committed", func() bool { return len(readTopic(t, b.Addr, "numbers", true)) == 50 })
+	adm := kadm.NewClient(client(t, b.Addr))
+	epoch := func() int16 {
+		d, err := adm.DescribeTransactions(context.Background(), "eos-test-count-0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, ok := d["eos-test-count-0"]
+		if !ok || tx.Err != nil {
+			t.Fatalf("describe transactional id eos-test-count-0: %+v", d)
+		}
+		return tx.ProducerEpoch
+	}
+	before := epoch()
+	w.stop()
+
+	w = startWorkerWith(t, b.Addr, "w2", nil, group(worker.ExactlyOncePreparing))
+	cfg["limit"] = "80"
+	w.mustCall("PUT", "/connectors/count/config", cfg, http.StatusOK)
+	waitFor(t, "80 numbers", func() bool { return len(readTopic(t, b.Addr, "numbers", true)) >= 80 })
+	w.stop()
+	if after := epoch(); after <= before {
+		t.Fatalf("transactional id epoch %d after the preparing worker ran the task, %d before: not fenced", after, before)
+	}
+	got := values(readTopic(t, b.Addr, "numbers", true))
+	for i, v := range got {
+		if v != strconv.Itoa(i+1) {
+			t.Fatalf("record %d is %s (want 1..80 once each): %v", i, v, got)
+		}
+	}
+	if len(got) != 80 {
+		t.Fatalf("%d records, want 80", len(got))
+	}
+}
