@@ -130,7 +130,7 @@ func ParseExactlyOnceMode(s string) (ExactlyOnceMode, error) {
 	case ExactlyOnceDisabled, ExactlyOncePreparing, ExactlyOnceEnabled:
 		return m, nil
 	}
-	return "", fmt.Errorf("%w: exactly.once.source.support %q is not one of disabled, preparing, enabled", ErrInvalidWorkerConfig, s)
+	return "", fmt.Errorf("%w: %q is not one of disabled, preparing, enabled", ErrInvalidWorkerConfig, s)
 }
 
 func (c *Config) setDefaults() error {
@@ -180,7 +180,7 @@ func (c *Config) setDefaults() error {
 		c.ExactlyOnceSourceSupport = ExactlyOnceDisabled
 	}
 	if _, err := ParseExactlyOnceMode(string(c.ExactlyOnceSourceSupport)); err != nil {
-		return fmt.Errorf("worker: %w", err)
+		return fmt.Errorf("worker: exactly.once.source.support: %w", err)
 	}
 	def(&c.GroupID, DefaultGroupID)
 	if c.TransactionTimeout <= 0 {
