@@ -316,3 +316,57 @@ func TestExactlyOncePreparing(t *testing.T) {
 		t.Fatalf("%d records, want 80", len(got))
 	}
 }
+
+// splitSource is countingSource split into as many tasks as allowed.
+type splitSource struct{ countingSource }
+
+func (s *splitSource) TaskConfigs(_ connectors.Config, max int) ([]map[string]string, error) {
+	out := make([]map[string]string, max)
+	for i := range out {
+		out[i] = map[string]string{"part": strconv.Itoa(i)}
+	}
+	return out, nil
+}
+
+func init() {
+	connectors.Register(connectors.Plugin{Name: "test-split-source", Kind: connectors.KindSource,
+		Spec:      connectors.ConfigSpec{{Name: "limit", Type: connectors.TypeInt, Required: true}},
+		NewSource: func() connectors.Source { return &splitSource{} }})
+}
+
+// TestExactlyOnceFencesRemovedTasks: when a connector's task count
+// shrinks, the transactional ids of the tasks it lost are fenced, so a
+// zombie of one of them cannot commit.
+func TestExactlyOnceFencesRemovedTasks(t *testing.T) {
+	b := startBroker(t)
+	w := startWorkerWith(t, b.Addr, "w", nil, func(c *worker.Config) {
+		c.ExactlyOnceSourceSupport, c.GroupID = worker.ExactlyOnceEnabled, "g"
+	})
+	adm := kadm.NewClient(client(t, b.Addr))
+	epochs := func() map[string]int16 {
+		d, err := adm.DescribeTransactions(context.Background(), "g-split-0", "g-split-1", "g-split-2")
+		if err != nil {
+			return nil
+		}
+		out := map[string]int16{}
+		for id, tx := range d {
+			if tx.Err == nil {
+				out[id] = tx.ProducerEpoch
+			}
+		}
+		return out
+	}
+	cfg := map[string]string{"connector.class": "test-split-source", "topic": "split", "limit": "10", "tasks.max": "3"}
+	w.create("split", cfg)
+	var before map[string]int16
+	waitFor(t, "three transactional ids", func() bool { before = epochs(); return len(before) == 3 })
+	cfg["tasks.max"] = "1"
+	w.mustCall("PUT", "/connectors/split/config", cfg, http.StatusOK)
+	waitFor(t, "tasks 1 and 2 fenced", func() bool {
+		after := epochs()
+		return after["g-split-1"] > before["g-split-1"] && after["g-split-2"] > before["g-split-2"]
+	})
+	if st := w.waitState("split", worker.StateRunning); len(st.Tasks) != 1 {
+		t.Fatalf("status %+v, want one task", st)
+	}
+}

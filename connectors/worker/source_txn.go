@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -179,6 +180,9 @@ func (t *sourceTask) txnSession(ctx context.Context) (committed int, err error) 
 		return kafkaRetriable(err)
 	}); err != nil {
 		return 0, e.fail("init transactional producer", err)
+	}
+	if e.id == 0 {
+		t.fenceStale(ctx)
 	}
 	var positions connectors.Positions
 	if err := e.policy.do(ctx, func() error {
@@ -564,14 +568,49 @@ func positionValue(p connectors.Position) []byte {
 // exactly.once.source.support=preparing.
 func (t *sourceTask) fence(ctx context.Context) error {
 	e := &t.env
-	cl, err := kgo.NewClient(e.w.cfg.clientOpts(
-		kgo.TransactionalID(transactionalID(&e.w.cfg, e.connector, e.id)),
-		kgo.TransactionTimeout(e.w.cfg.TransactionTimeout),
-	)...)
+	if e.id == 0 {
+		t.fenceStale(ctx)
+	}
+	return fenceID(ctx, &e.w.cfg, transactionalID(&e.w.cfg, e.connector, e.id))
+}
+
+// fenceID initializes transactional id once, fencing its producer.
+func fenceID(ctx context.Context, wc *Config, id string) error {
+	cl, err := kgo.NewClient(wc.clientOpts(kgo.TransactionalID(id), kgo.TransactionTimeout(wc.TransactionTimeout))...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	_, _, err = cl.ProducerID(ctx)
 	return kafkaRetriable(err)
+}
+
+// fenceStale fences the transactional ids of tasks the connector no
+// longer has (task numbers at or past its task count, after tasks.max or
+// the source's split shrank), so a zombie of such a task cannot commit
+// positions of source partitions that other tasks now own. Task 0 does it
+// when it starts, best effort: a cluster that does not list transactions
+// (or refuses this worker) is logged and skipped. Kafka Connect's leader
+// fences every task of the previous generation before starting the new
+// one; Sluice has no leader, so a zombie of a task whose number survives
+// a reconfiguration is fenced only when that task starts.
+func (t *sourceTask) fenceStale(ctx context.Context) {
+	e := &t.env
+	prefix := fmt.Sprintf("%s-%s-", e.w.cfg.GroupID, e.connector)
+	listed, err := e.w.store.adm.ListTransactions(ctx, nil, nil)
+	if err != nil {
+		e.log.Warn("cannot list transactional ids to fence those of removed tasks", "err", err)
+		return
+	}
+	for _, id := range listed.TransactionalIDs() {
+		n, err := strconv.Atoi(strings.TrimPrefix(id, prefix))
+		if !strings.HasPrefix(id, prefix) || err != nil || n < e.tasks || strconv.Itoa(n) != strings.TrimPrefix(id, prefix) {
+			continue
+		}
+		if err := fenceID(ctx, &e.w.cfg, id); err != nil {
+			e.log.Warn("cannot fence the transactional id of a removed task", "transactional_id", id, "err", err)
+			continue
+		}
+		e.log.Info("fenced the transactional id of a removed task", "transactional_id", id)
+	}
 }

@@ -30,6 +30,7 @@ type taskEnv struct {
 	w         *Worker
 	connector string
 	id        int
+	tasks     int // how many tasks the connector has
 	plugin    connectors.Plugin
 	cfg       connectors.Config // parsed plugin + common config
 	gen       int

@@ -373,7 +373,7 @@ func mustInt(s string, def int64) int64 {
 func (w *Worker) startTask(c *connector, id int) *task {
 	raw := c.taskConfigs[id]
 	log := w.log.With("connector", c.name, "task", id)
-	env := taskEnv{w: w, connector: c.name, id: id, plugin: c.plugin, gen: c.gen, log: log}
+	env := taskEnv{w: w, connector: c.name, id: id, tasks: len(c.taskConfigs), plugin: c.plugin, gen: c.gen, log: log}
 	cfg, err := fullSpec(c.plugin).Parse(raw)
 	t := newTask(env, c.target == TargetPaused)
 	if err != nil {
