@@ -50,6 +50,14 @@ type App struct {
 
 	errMu      sync.Mutex
 	produceErr error
+	fatalErr   error // from a group callback; stops the loop
+
+	// Exactly-once state (see eos.go); the counters are guarded by mu.
+	eos          bool
+	txnID        string
+	txnProduced  int  // records produced in the open transaction
+	offsetsAdded bool // AddOffsetsToTxn sent in the open transaction
+	aborts       int  // transactions aborted since the last commit
 
 	in operators.InputRecord
 }
@@ -69,7 +77,7 @@ func New(topo *operators.Topology, cfg Config) (*App, error) {
 	}
 	a := &App{topo: topo, cfg: cfg, log: cfg.Logger.With("app", cfg.ApplicationID),
 		tasks: map[operators.TaskID]*taskState{}, byTP: map[tp]*taskState{}, pending: map[operators.TaskID]bool{},
-		assigned: make(chan struct{}, 1)}
+		assigned: make(chan struct{}, 1), eos: cfg.Guarantee == ExactlyOnce}
 	reg := cfg.Registerer
 	if reg == nil {
 		a.reg = prometheus.NewRegistry()
@@ -116,11 +124,27 @@ func sortTaskIDs(ids []operators.TaskID) {
 // errOffsetCommit marks a failed offset commit: retried, not fatal.
 var errOffsetCommit = errors.New("commit offsets")
 
+// produceError is a failed produce; under exactly-once it aborts the
+// transaction (errors.Is(err, errProduce)).
+type produceError struct{ err error }
+
+func (e *produceError) Error() string        { return e.err.Error() }
+func (e *produceError) Unwrap() error        { return e.err }
+func (e *produceError) Is(target error) bool { return target == errProduce }
+
 func (a *App) setProduceErr(err error) {
 	a.errMu.Lock()
 	if a.produceErr == nil {
-		a.produceErr = err
+		a.produceErr = &produceError{err}
 	}
+	a.errMu.Unlock()
+}
+
+// resetProduceErr forgets a produce failure once its transaction is
+// aborted (exactly-once only: at-least-once stops at the first one).
+func (a *App) resetProduceErr() {
+	a.errMu.Lock()
+	a.produceErr = nil
 	a.errMu.Unlock()
 }
 
@@ -164,7 +188,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	sort.Strings(topics)
 	bal := &taskBalancer{plan: a.plan, localTasks: a.localTasks}
+	// Control records (transaction markers) are kept so that committed
+	// positions move past them: a partition whose last record is a marker
+	// then shows no lag, and ordered tasks see it caught up.
 	opts := append([]kgo.Opt{
+		kgo.KeepControlRecords(),
 		kgo.SeedBrokers(a.cfg.Brokers...),
 		kgo.ConsumerGroup(a.cfg.ApplicationID),
 		kgo.ConsumeTopics(topics...),
@@ -186,10 +214,28 @@ func (a *App) Run(ctx context.Context) error {
 	if a.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(a.cfg.InstanceID))
 	}
+	if a.eos {
+		id, release, err := a.transactionalID()
+		if err != nil {
+			return err
+		}
+		defer release()
+		a.txnID = id
+		opts = append(opts,
+			kgo.TransactionalID(id),
+			kgo.TransactionTimeout(a.cfg.TransactionTimeout),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
 	if a.client, err = kgo.NewClient(opts...); err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
-	a.log.Info("started", "sub_topologies", len(a.plan.subs), "topics", topics, "state_dir", a.cfg.StateDir)
+	if a.eos {
+		if err := a.initTransactions(ctx); err != nil {
+			a.client.Close()
+			return err
+		}
+	}
+	a.log.Info("started", "sub_topologies", len(a.plan.subs), "topics", topics, "state_dir", a.cfg.StateDir, "guarantee", a.cfg.Guarantee)
 	err = a.loop(ctx)
 	a.shutdown(err)
 	return err
@@ -201,6 +247,9 @@ func (a *App) loop(ctx context.Context) error {
 	for {
 		if ctx.Err() != nil {
 			return nil
+		}
+		if err := a.getFatal(); err != nil {
+			return err
 		}
 		pctx, cancel := context.WithTimeout(ctx, pollWait)
 		fs := a.client.PollRecords(pctx, a.cfg.MaxPollRecords)
@@ -219,6 +268,14 @@ func (a *App) loop(ctx context.Context) error {
 				a.log.Warn("offset commit failed; retrying at the next commit", "err", err)
 				err = nil
 			}
+		}
+		if err != nil && a.abortable(err) && ctx.Err() == nil {
+			// Exactly-once: the transaction cannot commit. Abort it and
+			// start the tasks again from the last commit, while the
+			// rebalance is still blocked.
+			a.mu.Lock()
+			err = a.restartTasks(a.runCtx, err, nil)
+			a.mu.Unlock()
 		}
 		a.client.AllowRebalance()
 		if err != nil {
@@ -316,15 +373,20 @@ func (a *App) processRecord(ctx context.Context, ts *taskState, r *kgo.Record) e
 
 func (a *App) processPartition(ctx context.Context, ts *taskState, p kgo.FetchTopicPartition) error {
 	var last *kgo.Record
+	n := 0
 	for _, r := range p.Records {
+		last = r
+		if r.Attrs.IsControl() {
+			continue // a transaction marker: only its offset counts
+		}
 		if err := a.processRecord(ctx, ts, r); err != nil {
 			return err
 		}
-		last = r
+		n++
 	}
 	if last != nil {
 		ts.offsets[tp{p.Topic, p.Partition}] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
-		ts.in.Add(float64(len(p.Records)))
+		ts.in.Add(float64(n))
 		lag := p.HighWatermark - last.Offset - 1
 		ts.lagGauge(a, p.Topic, p.Partition).Set(float64(max(lag, 0)))
 	}
@@ -353,6 +415,7 @@ func (a *App) badRecord(ctx context.Context, r *kgo.Record, err error) error {
 			kgo.RecordHeader{Key: "sluice.partition", Value: []byte(strconv.Itoa(int(r.Partition)))},
 			kgo.RecordHeader{Key: "sluice.offset", Value: []byte(strconv.FormatInt(r.Offset, 10))},
 		)}
+	a.txnProduced++
 	a.client.Produce(a.runCtx, dl, a.onProduced)
 	return nil
 }
@@ -415,6 +478,10 @@ func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][
 		}
 		delete(a.pending, id)
 	}
+	if a.eos {
+		a.revokeTxn(tss, revoked)
+		return
+	}
 	if err := a.commit(a.runCtx, tss); err != nil {
 		a.log.Error("commit on revoke failed; records since the last commit will be processed again", "err", err)
 	}
@@ -428,6 +495,10 @@ func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][
 func (a *App) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.eos {
+		a.loseTxn(lost)
+		return
+	}
 	for _, id := range a.tasksOf(lost) {
 		if ts := a.tasks[id]; ts != nil {
 			a.closeTask(ts)
@@ -463,24 +534,44 @@ func (a *App) startPending(ctx context.Context) error {
 	if len(a.pending) == 0 {
 		return nil
 	}
+	if a.eos && a.txnProduced > 0 {
+		// Restoring can take long: commit what the running tasks did
+		// first, so that their transaction does not time out meanwhile.
+		if err := a.commitTxn(a.runCtx); err != nil {
+			return err
+		}
+	}
 	ids := make([]operators.TaskID, 0, len(a.pending))
+	var tps []tp
 	for id := range a.pending {
 		ids = append(ids, id)
+		for _, t := range a.plan.subs[id.SubTopology].sources {
+			tps = append(tps, tp{t, id.Partition})
+		}
 	}
 	sortTaskIDs(ids)
-	streamTimes := a.committedStreamTimes(ctx, ids)
+	committed, err := a.fetchCommitted(ctx, tps)
+	if err != nil {
+		if a.eos {
+			// The stream time must be the one of the offsets the task
+			// resumes from, and those are unknown: start again later.
+			return fmt.Errorf("%w: read committed offsets: %w", errTxnCommit, err)
+		}
+		a.log.Warn("could not read committed stream times; tasks start without one", "err", err)
+	}
+	streamTimes := a.committedStreamTimes(committed, ids)
 	for _, id := range ids {
 		st, ok := streamTimes[id]
 		if !ok {
 			st = operators.NoTimestamp
 		}
-		ts, err := a.startTask(ctx, id, st)
+		ts, err := a.startTask(ctx, id, st, committed)
 		if err != nil {
 			return fmt.Errorf("start task %v: %w", id, err)
 		}
 		a.tasks[id] = ts
-		for _, t := range a.plan.subs[id.SubTopology].sources {
-			a.byTP[tp{t, id.Partition}] = ts
+		for _, k := range ts.sourceTPs {
+			a.byTP[k] = ts
 		}
 		delete(a.pending, id)
 	}
@@ -503,12 +594,17 @@ func (a *App) commitAll(ctx context.Context) error {
 	return a.commit(ctx, tss)
 }
 
-// commit makes the tasks' progress durable, in the order at-least-once
-// needs: store caches into stores and changelogs, then every produced
-// record (outputs and changelogs) acknowledged, then local stores synced and
-// checkpointed, then input offsets committed. A crash anywhere before the
-// last step replays input, never loses an update. Called with a.mu held.
+// commit makes the tasks' progress durable. Under exactly-once it commits
+// the transaction, which holds every task (commitTxn). Under at-least-once
+// it goes in the order at-least-once needs: store caches into stores and
+// changelogs, then every produced record (outputs and changelogs)
+// acknowledged, then local stores synced and checkpointed, then input
+// offsets committed. A crash anywhere before the last step replays input,
+// never loses an update. Called with a.mu held.
 func (a *App) commit(ctx context.Context, tss []*taskState) error {
+	if a.eos {
+		return a.commitTxn(ctx)
+	}
 	if len(tss) == 0 {
 		return nil
 	}
@@ -524,11 +620,26 @@ func (a *App) commit(ctx context.Context, tss []*taskState) error {
 	if err := a.getProduceErr(); err != nil {
 		return err
 	}
-	offsets := map[string]map[int32]kgo.EpochOffset{}
 	for _, ts := range tss {
 		if err := ts.checkpoint(); err != nil {
 			return err
 		}
+	}
+	if err := a.commitOffsets(ctx, tss); err != nil {
+		return err
+	}
+	a.committed(tss, start)
+	return nil
+}
+
+// commitOffsets commits the offsets the tasks processed since their last
+// commit, outside any transaction, with their stream times. A failure
+// wraps errOffsetCommit: outputs and state are safe, only the input
+// position is not recorded yet, and the offsets are kept for the next
+// commit.
+func (a *App) commitOffsets(ctx context.Context, tss []*taskState) error {
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for _, ts := range tss {
 		for k, o := range ts.offsets {
 			if offsets[k.topic] == nil {
 				offsets[k.topic] = map[int32]kgo.EpochOffset{}
@@ -554,34 +665,31 @@ func (a *App) commit(ctx context.Context, tss []*taskState) error {
 		}
 	})
 	if cerr != nil {
-		// Outputs and state are safe; only the input position is not
-		// recorded yet. Keep the offsets and try again next time.
 		return fmt.Errorf("%w: %w", errOffsetCommit, cerr)
 	}
-	for _, ts := range tss {
-		clear(ts.offsets)
-	}
-	a.metrics.commits.Inc()
-	a.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }
 
 // shutdown commits (unless the loop failed) and closes everything.
 func (a *App) shutdown(loopErr error) {
 	a.mu.Lock()
-	if loopErr == nil {
-		tss := make([]*taskState, 0, len(a.tasks))
+	if a.eos {
+		a.shutdownTxn(loopErr)
+	} else {
+		if loopErr == nil {
+			tss := make([]*taskState, 0, len(a.tasks))
+			for _, ts := range a.tasks {
+				tss = append(tss, ts)
+			}
+			ctx, cancel := context.WithTimeout(a.runCtx, 30*time.Second)
+			if err := a.commit(ctx, tss); err != nil {
+				a.log.Error("final commit failed", "err", err)
+			}
+			cancel()
+		}
 		for _, ts := range a.tasks {
-			tss = append(tss, ts)
+			a.closeTask(ts)
 		}
-		ctx, cancel := context.WithTimeout(a.runCtx, 30*time.Second)
-		if err := a.commit(ctx, tss); err != nil {
-			a.log.Error("final commit failed", "err", err)
-		}
-		cancel()
-	}
-	for _, ts := range a.tasks {
-		a.closeTask(ts)
 	}
 	a.mu.Unlock()
 	a.client.CloseAllowingRebalance()

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -62,6 +63,7 @@ func (s *loggedStore) Delete(key []byte) error {
 func (s *loggedStore) send(key, value []byte) {
 	r := &kgo.Record{Topic: s.topic, Partition: s.partition, Key: append([]byte(nil), key...), Value: value, Context: changelogCtx}
 	acked := s.acked
+	s.app.txnProduced++
 	s.app.client.Produce(s.app.runCtx, r, func(r *kgo.Record, err error) {
 		if err != nil {
 			s.app.setProduceErr(fmt.Errorf("changelog %s/%d: %w", r.Topic, r.Partition, err))
@@ -100,8 +102,11 @@ func (p topicPartitioner) Partition(r *kgo.Record, n int) int {
 	return p.def.Partition(r, n)
 }
 
-// endOffset is the high watermark of a partition. A just-created topic may
-// take a moment to show up in metadata, so it retries briefly.
+// endOffset is the last stable offset of a partition (ListOffsets
+// read_committed): the end of what a read_committed consumer can read, which
+// is the high watermark when no transaction is open on the partition. A
+// just-created topic may take a moment to show up in metadata, so it
+// retries briefly.
 func (a *App) endOffset(ctx context.Context, topic string, partition int32) (int64, error) {
 	var last error
 	for attempt := 0; attempt < 50; attempt++ {
@@ -112,7 +117,7 @@ func (a *App) endOffset(ctx context.Context, topic string, partition int32) (int
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-		ends, err := a.admin.ListEndOffsets(ctx, topic)
+		ends, err := a.admin.ListCommittedOffsets(ctx, topic)
 		if err != nil {
 			last = err
 			continue
@@ -131,8 +136,20 @@ func (a *App) endOffset(ctx context.Context, topic string, partition int32) (int
 	return 0, fmt.Errorf("end offset of %s/%d: %w", topic, partition, last)
 }
 
+// restorePollWait bounds one poll of a restore: when it passes with
+// nothing read, the restore looks at the end offset again.
+const restorePollWait = time.Second
+
 // restore applies the changelog partition from offset from to its end to
-// store, and returns the offset of the last record applied (from-1 if none).
+// store, and returns the offset of the last record read (from-1 if none).
+//
+// It reads read_committed, so records of aborted transactions are never
+// applied, and up to the last stable offset. Transaction markers are
+// kept (not applied) so that a changelog ending with a marker is known to
+// be read to its end. The records just before the end may also belong to
+// an aborted transaction, which read_committed skips; then nothing more
+// arrives, and the restore asks for the end again until a later record
+// (the next marker) makes it to the end.
 func (a *App) restore(ctx context.Context, store state.KeyValueStore, topic string, partition int32, from int64, task, name string) (int64, error) {
 	end, err := a.endOffset(ctx, topic, partition)
 	if err != nil {
@@ -150,6 +167,8 @@ func (a *App) restore(ctx context.Context, store state.KeyValueStore, topic stri
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(a.cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(from)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(200 * time.Millisecond),
 		kgo.WithLogger(nil),
 	}, a.cfg.ClientOptions...)
@@ -162,13 +181,15 @@ func (a *App) restore(ctx context.Context, store state.KeyValueStore, topic stri
 	start := time.Now()
 	n := 0
 	for last < end-1 {
-		fs := cl.PollFetches(ctx)
+		pctx, cancel := context.WithTimeout(ctx, restorePollWait)
+		fs := cl.PollFetches(pctx)
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) {
-			if ferr == nil {
+			if ferr == nil && !errors.Is(err, context.DeadlineExceeded) {
 				ferr = fmt.Errorf("restore %s/%d: %w", t, p, err)
 			}
 		})
@@ -176,8 +197,14 @@ func (a *App) restore(ctx context.Context, store state.KeyValueStore, topic stri
 			return 0, ferr
 		}
 		var aerr error
+		read := 0
 		fs.EachRecord(func(r *kgo.Record) {
+			read++
 			if aerr != nil {
+				return
+			}
+			last = r.Offset
+			if r.Attrs.IsControl() {
 				return
 			}
 			if r.Value == nil {
@@ -185,13 +212,17 @@ func (a *App) restore(ctx context.Context, store state.KeyValueStore, topic stri
 			} else {
 				aerr = store.Put(r.Key, r.Value)
 			}
-			last = r.Offset
 			n++
 		})
 		if aerr != nil {
 			return 0, fmt.Errorf("restore %s/%d: apply: %w", topic, partition, aerr)
 		}
 		done.Set(float64(last - from + 1))
+		if read == 0 {
+			if end, err = a.endOffset(ctx, topic, partition); err != nil {
+				return 0, err
+			}
+		}
 	}
 	restored.Add(float64(n))
 	a.log.Info("restored store", "task", task, "store", name, "records", n, "took", time.Since(start).Round(time.Millisecond))

@@ -63,3 +63,25 @@ func writeCheckpoint(dir string, cp checkpoint) error {
 	}
 	return nil
 }
+
+// removeCheckpoint deletes a task's checkpoint, durably: under exactly-once
+// a task does so before its stores take writes that a transaction may
+// abort, and the deletion must reach the disk before those writes can.
+func removeCheckpoint(dir string) error {
+	err := os.Remove(filepath.Join(dir, checkpointFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove checkpoint: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("remove checkpoint: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("remove checkpoint: sync %s: %w", dir, err)
+	}
+	return nil
+}

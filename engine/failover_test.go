@@ -79,14 +79,20 @@ func childMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	commitInterval := 200 * time.Millisecond
+	if d, err := time.ParseDuration(os.Getenv("COMMIT_INTERVAL")); err == nil {
+		commitInterval = d
+	}
 	app, err := engine.New(failoverTopology(), engine.Config{
-		ApplicationID:    "failover",
-		Brokers:          []string{os.Getenv("BROKER")},
-		StateDir:         os.Getenv("STATE_DIR"),
-		CommitInterval:   200 * time.Millisecond,
-		SessionTimeout:   6 * time.Second,
-		RebalanceTimeout: 10 * time.Second,
-		Logger:           log,
+		ApplicationID:      "failover",
+		Brokers:            []string{os.Getenv("BROKER")},
+		StateDir:           os.Getenv("STATE_DIR"),
+		Guarantee:          engine.Guarantee(os.Getenv("GUARANTEE")),
+		CommitInterval:     commitInterval,
+		TransactionTimeout: 5 * time.Second,
+		SessionTimeout:     6 * time.Second,
+		RebalanceTimeout:   10 * time.Second,
+		Logger:             log,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -114,10 +120,10 @@ type child struct {
 	tasks chan string
 }
 
-func startChild(t *testing.T, broker, stateDir string) *child {
+func startChild(t *testing.T, broker, stateDir string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "BROKER="+broker, "STATE_DIR="+stateDir)
+	cmd.Env = append(append(os.Environ(), childEnv+"=1", "BROKER="+broker, "STATE_DIR="+stateDir), env...)
 	c := &child{cmd: cmd, done: make(chan struct{}), tasks: make(chan string, 100)}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -142,7 +148,7 @@ func startChild(t *testing.T, broker, stateDir string) *child {
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-c.done
-		if t.Failed() {
+		if t.Failed() || os.Getenv("SLUICE_TEST_CHILD_LOGS") != "" {
 			t.Logf("instance %d output:\n%s", cmd.Process.Pid, c.output())
 		}
 	})

@@ -21,6 +21,7 @@ type metrics struct {
 	commits         prometheus.Counter
 	commitSeconds   prometheus.Histogram
 	rebalances      prometheus.Counter
+	txnAborts       prometheus.Counter
 	restoredRecords *prometheus.CounterVec
 }
 
@@ -53,6 +54,8 @@ func newMetrics(reg prometheus.Registerer, app string) *metrics {
 			Help: "Time to commit.", ConstLabels: cl, Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		rebalances: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "engine", Name: "rebalances_total",
 			Help: "Task assignments received.", ConstLabels: cl}),
+		txnAborts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "engine", Name: "transactions_aborted_total",
+			Help: "Exactly-once transactions aborted (the tasks then restart from the last commit).", ConstLabels: cl}),
 	}
 	if reg != nil {
 		m.recordsIn = register(reg, m.recordsIn)
@@ -68,6 +71,7 @@ func newMetrics(reg prometheus.Registerer, app string) *metrics {
 		m.commits = register(reg, m.commits)
 		m.commitSeconds = register(reg, m.commitSeconds)
 		m.rebalances = register(reg, m.rebalances)
+		m.txnAborts = register(reg, m.txnAborts)
 	}
 	return m
 }

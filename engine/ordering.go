@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -26,21 +27,24 @@ type partQueue struct {
 
 // initQueues sets up ordered processing for a task with several source
 // partitions. Called with a.mu held, before the task processes anything.
-func (a *App) initQueues(ctx context.Context, ts *taskState, topics []string) error {
+// committed holds the group's committed offsets (nil if unknown).
+func (a *App) initQueues(ctx context.Context, ts *taskState, topics []string, committed kadm.OffsetResponses) error {
 	if len(topics) < 2 {
 		return nil
 	}
-	ends, err := a.admin.ListEndOffsets(ctx, topics...)
+	// Read committed, the consumer reaches the last stable offset, not
+	// the high watermark.
+	list := a.admin.ListEndOffsets
+	if a.eos {
+		list = a.admin.ListCommittedOffsets
+	}
+	ends, err := list(ctx, topics...)
 	if err != nil {
 		return fmt.Errorf("end offsets: %w", err)
 	}
 	starts, err := a.admin.ListStartOffsets(ctx, topics...)
 	if err != nil {
 		return fmt.Errorf("start offsets: %w", err)
-	}
-	committed, err := a.admin.FetchOffsets(ctx, a.cfg.ApplicationID)
-	if err != nil {
-		return fmt.Errorf("committed offsets: %w", err)
 	}
 	for _, t := range topics {
 		q := &partQueue{tp: tp{t, ts.id.Partition}}
@@ -85,6 +89,16 @@ func (a *App) drainOrdered(ctx context.Context, ts *taskState) error {
 		var best *partQueue
 		blocked := false
 		for _, q := range ts.queues {
+			// A transaction marker at the head only moves the position.
+			for q.head < len(q.recs) && q.recs[q.head].Attrs.IsControl() {
+				r := q.recs[q.head]
+				q.recs[q.head] = nil
+				q.head++
+				ts.offsets[q.tp] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+				if r.Offset+1 >= q.end {
+					q.caughtUp = true
+				}
+			}
 			if q.head < len(q.recs) {
 				if best == nil || q.recs[q.head].Timestamp.Before(best.recs[best.head].Timestamp) {
 					best = q

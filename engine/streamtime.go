@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -78,16 +80,25 @@ func DecodeStreamTime(md string) (ts int64, ok bool, err error) {
 	return ts, true, nil
 }
 
+// streamTimeMetadata is the commit metadata for the task's stream time
+// (false when it has none yet).
+func (ts *taskState) streamTimeMetadata() (string, bool) {
+	st := ts.task.StreamTime()
+	if st == operators.NoTimestamp || st < 0 {
+		return "", false
+	}
+	return encodeStreamTime(st), true
+}
+
 // withStreamTimes returns ctx carrying a pre-commit hook that writes each
 // task's stream time into the metadata of its partitions' commits.
 func withStreamTimes(ctx context.Context, tss []*taskState) context.Context {
 	md := map[tp]string{}
 	for _, ts := range tss {
-		st := ts.task.StreamTime()
-		if st == operators.NoTimestamp || st < 0 {
+		enc, ok := ts.streamTimeMetadata()
+		if !ok {
 			continue
 		}
-		enc := encodeStreamTime(st)
 		for k := range ts.offsets {
 			md[k] = enc
 		}
@@ -109,47 +120,74 @@ func withStreamTimes(ctx context.Context, tss []*taskState) context.Context {
 	})
 }
 
-// committedStreamTimes reads the group's committed offsets and returns the
-// stream time each of ids had at its last commit (tasks without one are
-// absent). It retries briefly: on failure the tasks start without a stream
-// time, as a new application's do, which is logged.
-func (a *App) committedStreamTimes(ctx context.Context, ids []operators.TaskID) map[operators.TaskID]int64 {
+// committedStreamTimes returns the stream time each of ids had at its last
+// commit (tasks without one are absent), from the group's committed
+// offsets offs.
+func (a *App) committedStreamTimes(offs kadm.OffsetResponses, ids []operators.TaskID) map[operators.TaskID]int64 {
 	out := map[operators.TaskID]int64{}
+	for _, id := range ids {
+		for _, topic := range a.plan.subs[id.SubTopology].sources {
+			o, ok := offs.Lookup(topic, id.Partition)
+			if !ok || o.Err != nil {
+				continue
+			}
+			st, ok, err := DecodeStreamTime(o.Metadata)
+			if err != nil {
+				a.log.Warn("ignoring commit metadata", "task", id.String(), "topic", topic, "partition", id.Partition, "err", err)
+				continue
+			}
+			if cur, seen := out[id]; ok && (!seen || st > cur) {
+				out[id] = st
+			}
+		}
+	}
+	return out
+}
+
+// fetchCommitted reads the group's committed offsets, retrying briefly on
+// failure. Under exactly-once it asks for stable offsets (KIP-447
+// require_stable) and, while an open transaction still holds pending
+// offsets for one of want, waits for it to end: at most the transaction
+// timeout, after which the broker aborts it. Partitions outside want may
+// be pending (another instance's open transaction) and are not waited for.
+func (a *App) fetchCommitted(ctx context.Context, want []tp) (kadm.OffsetResponses, error) {
+	deadline := time.Now().Add(a.cfg.TransactionTimeout + 30*time.Second)
 	var last error
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return out
+				return nil, ctx.Err()
 			case <-time.After(200 * time.Millisecond):
 			}
 		}
-		offs, err := a.admin.FetchOffsets(ctx, a.cfg.ApplicationID)
+		fctx := ctx
+		if a.eos {
+			fctx = kadm.RequireStable(ctx)
+		}
+		offs, err := a.admin.FetchOffsets(fctx, a.cfg.ApplicationID)
+		unstable := false
 		if err == nil {
-			err = offs.Error()
-		}
-		if err != nil {
-			last = err
-			continue
-		}
-		for _, id := range ids {
-			for _, topic := range a.plan.subs[id.SubTopology].sources {
-				o, ok := offs.Lookup(topic, id.Partition)
-				if !ok || o.Err != nil {
-					continue
-				}
-				st, ok, err := DecodeStreamTime(o.Metadata)
-				if err != nil {
-					a.log.Warn("ignoring commit metadata", "task", id.String(), "topic", topic, "partition", id.Partition, "err", err)
-					continue
-				}
-				if cur, seen := out[id]; ok && (!seen || st > cur) {
-					out[id] = st
+			for _, k := range want {
+				if o, ok := offs.Lookup(k.topic, k.partition); ok && o.Err != nil {
+					err = fmt.Errorf("committed offset of %s/%d: %w", k.topic, k.partition, o.Err)
+					unstable = errors.Is(o.Err, kerr.UnstableOffsetCommit)
+					break
 				}
 			}
 		}
-		return out
+		if err == nil {
+			return offs, nil
+		}
+		last = err
+		if unstable && time.Now().Before(deadline) {
+			if attempt%25 == 0 {
+				a.log.Info("waiting for a transaction holding committed offsets to end", "err", err)
+			}
+			continue
+		}
+		if attempt >= 4 {
+			return nil, last
+		}
 	}
-	a.log.Warn("could not read committed stream times; tasks start without one", "err", last)
-	return out
 }

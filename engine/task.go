@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/engine/state"
@@ -17,11 +18,15 @@ import (
 
 // taskState is a running task with its stores and uncommitted offsets.
 type taskState struct {
-	id      operators.TaskID
-	dir     string
-	task    *operators.Task
-	stores  []*taskStore
-	offsets map[tp]kgo.EpochOffset
+	id     operators.TaskID
+	dir    string
+	task   *operators.Task
+	stores []*taskStore
+	// offsets are the positions after the records processed since the
+	// last commit; committedPos the positions of the last commit.
+	offsets      map[tp]kgo.EpochOffset
+	committedPos map[tp]kgo.EpochOffset
+	sourceTPs    []tp
 
 	in       prometheus.Counter
 	out      prometheus.Counter
@@ -56,17 +61,26 @@ func (ts *taskState) lagGauge(a *App, topic string, p int32) prometheus.Gauge {
 
 // startTask opens a task's stores, restores them (from the local
 // checkpoint on, or from scratch) and builds its processors.
-func (a *App) startTask(ctx context.Context, id operators.TaskID, streamTime int64) (*taskState, error) {
+// committed holds the group's committed offsets (nil if unknown).
+func (a *App) startTask(ctx context.Context, id operators.TaskID, streamTime int64, committed kadm.OffsetResponses) (*taskState, error) {
 	label := id.String()
 	ts := &taskState{
-		id:      id,
-		dir:     filepath.Join(a.cfg.StateDir, a.cfg.ApplicationID, label),
-		offsets: map[tp]kgo.EpochOffset{},
-		in:      a.metrics.recordsIn.WithLabelValues(label),
-		out:     a.metrics.recordsOut.WithLabelValues(label),
-		late:    a.metrics.lateDropped.WithLabelValues(label),
-		stream:  a.metrics.streamTime.WithLabelValues(label),
-		lags:    map[tp]prometheus.Gauge{},
+		id:           id,
+		dir:          filepath.Join(a.cfg.StateDir, a.cfg.ApplicationID, label),
+		offsets:      map[tp]kgo.EpochOffset{},
+		committedPos: map[tp]kgo.EpochOffset{},
+		in:           a.metrics.recordsIn.WithLabelValues(label),
+		out:          a.metrics.recordsOut.WithLabelValues(label),
+		late:         a.metrics.lateDropped.WithLabelValues(label),
+		stream:       a.metrics.streamTime.WithLabelValues(label),
+		lags:         map[tp]prometheus.Gauge{},
+	}
+	for _, t := range a.plan.subs[id.SubTopology].sources {
+		k := tp{t, id.Partition}
+		ts.sourceTPs = append(ts.sourceTPs, k)
+		if o, ok := committed.Lookup(t, id.Partition); ok && o.Err == nil && o.At >= 0 {
+			ts.committedPos[k] = kgo.EpochOffset{Epoch: o.LeaderEpoch, Offset: o.At}
+		}
 	}
 	if err := os.MkdirAll(ts.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
@@ -81,6 +95,7 @@ func (a *App) startTask(ctx context.Context, id operators.TaskID, streamTime int
 	emit := func(rec operators.OutputRecord) error {
 		r := newOutRecord(rec)
 		ts.outN++
+		a.txnProduced++
 		a.client.Produce(a.runCtx, r, a.onOutProduced)
 		return nil
 	}
@@ -101,13 +116,22 @@ func (a *App) startTask(ctx context.Context, id operators.TaskID, streamTime int
 		return nil, err
 	}
 	ts.task = task
-	if err := a.initQueues(ctx, ts, a.plan.subs[id.SubTopology].sources); err != nil {
+	if err := a.initQueues(ctx, ts, a.plan.subs[id.SubTopology].sources, committed); err != nil {
 		task.Close()
 		return nil, fmt.Errorf("task %v: %w", id, err)
 	}
-	// The checkpoint now describes what was restored; rewrite it so a
-	// store restored from scratch is not restored again after a crash.
-	if err := ts.writeCheckpoint(); err != nil {
+	if a.eos {
+		// The stores are about to receive writes of a transaction that
+		// may abort: from now until a clean close, they are not what
+		// any checkpoint describes (a crash wipes and restores them).
+		if err := removeCheckpoint(ts.dir); err != nil {
+			task.Close()
+			return nil, fmt.Errorf("task %v: %w", id, err)
+		}
+	} else if err := ts.writeCheckpoint(); err != nil {
+		// The checkpoint now describes what was restored; rewrite it so
+		// a store restored from scratch is not restored again after a
+		// crash.
 		task.Close()
 		return nil, err
 	}
