@@ -18,14 +18,6 @@ import (
 	"github.com/sluicehq/sluice/log/wire"
 )
 
-// future is one request's place in a connection's response order.
-type future struct {
-	done  chan struct{}
-	frame []byte // encoded response; nil for none (acks=0)
-	// fatal closes the connection once earlier responses are written.
-	fatal bool
-}
-
 // maxAsyncFrame bounds the request frames a connection hands to handler
 // goroutines (each keeps its frame): a larger blocking request, which no real
 // client sends, runs on the reader instead, so pipelining cannot multiply
@@ -41,19 +33,20 @@ type conn struct {
 	remote string
 	ctx    context.Context
 	cancel context.CancelFunc
-	queue  chan *future
+	resp   *responder
 }
 
 func newConn(b *Broker, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(b.ctx)
-	return &conn{
+	c := &conn{
 		b:      b,
 		nc:     nc,
 		remote: nc.RemoteAddr().String(),
 		ctx:    ctx,
 		cancel: cancel,
-		queue:  make(chan *future, b.cfg.MaxInflightPerConnection),
 	}
+	c.resp = newResponder(c)
+	return c
 }
 
 // close makes the reader and writer stop; serve returns once both have.
@@ -63,23 +56,37 @@ func (c *conn) close() {
 }
 
 // serve runs the connection until the client leaves, a frame is bad, or the
-// broker closes. It owns the writer goroutine and every async handler it
-// starts (they all observe c.ctx and finish their futures).
+// broker closes. It owns every async handler it starts (they all observe
+// c.ctx and complete their futures); responses still owed are written
+// before the connection closes.
 func (c *conn) serve() {
 	c.b.metrics.connsOpened.Inc()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); c.writeLoop() }()
 	c.readLoop(&wg)
-	close(c.queue)
 	wg.Wait()
+	c.resp.flush()
 	c.close()
 }
 
+// readBufferBytes is the connection's read buffer: a small request and
+// its size prefix, or several pipelined ones, arrive in one read.
+const readBufferBytes = 64 << 10
+
 func (c *conn) readLoop(handlers *sync.WaitGroup) {
-	fr := wire.NewFrameReader(c.nc, c.b.cfg.MaxRequestBytes)
+	fr := wire.NewFrameReader(bufio.NewReaderSize(c.nc, readBufferBytes), c.b.cfg.MaxRequestBytes)
+	idle := c.b.cfg.IdleTimeout
+	var deadline time.Time
 	for {
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.b.cfg.IdleTimeout))
+		if !fr.Buffered() {
+			// About to wait for the client: send what is held first.
+			c.resp.flush()
+			// Keep the idle deadline IdleTimeout ahead; moving it costs
+			// a runtime timer update, so only when it drifted by 1/16.
+			if want := time.Now().Add(idle); want.Sub(deadline) > idle/16 {
+				_ = c.nc.SetReadDeadline(want)
+				deadline = want
+			}
+		}
 		frame, err := fr.Next()
 		if err != nil {
 			c.logReadError(err)
@@ -92,10 +99,8 @@ func (c *conn) readLoop(handlers *sync.WaitGroup) {
 			c.b.log.Warn("closing connection: bad request header", "remote", c.remote, "api", h.APIName(), "version", h.Version, "err", err)
 			return
 		}
-		f := &future{done: make(chan struct{})}
-		select {
-		case c.queue <- f:
-		case <-c.ctx.Done():
+		f := &future{}
+		if !c.resp.add(f) {
 			return
 		}
 		spec := apiFor(h.Key)
@@ -112,7 +117,7 @@ func (c *conn) readLoop(handlers *sync.WaitGroup) {
 			c.b.metrics.badRequests.Inc()
 			c.b.log.Warn("closing connection: unsupported api version", "remote", c.remote, "api", h.APIName(), "version", h.Version, "client", h.ClientID)
 			f.fatal = true
-			close(f.done)
+			c.resp.complete(f)
 			return
 		}
 		req, err := wire.DecodeBody(h, body)
@@ -120,13 +125,14 @@ func (c *conn) readLoop(handlers *sync.WaitGroup) {
 			c.b.metrics.badRequests.Inc()
 			c.b.log.Warn("closing connection: malformed request", "remote", c.remote, "api", h.APIName(), "version", h.Version, "client", h.ClientID, "err", err)
 			f.fatal = true
-			close(f.done)
+			c.resp.complete(f)
 			return
 		}
 		if spec.async != nil && spec.async(req) && len(frame) <= maxAsyncFrame {
 			// The request's byte fields alias the frame: the handler owns
 			// it now, and the reader takes a fresh buffer.
 			fr.Detach()
+			f.async = true
 			handlers.Add(1)
 			go func() {
 				defer handlers.Done()
@@ -162,7 +168,7 @@ func (c *conn) handle(f *future, h wire.Header, spec *apiSpec, req kmsg.Request)
 		if r := recover(); r != nil {
 			c.b.log.Error("closing connection: handler panic", "remote", c.remote, "api", h.APIName(), "version", h.Version, "panic", r, "stack", string(debug.Stack()))
 			f.frame, f.fatal = nil, true
-			close(f.done)
+			c.resp.complete(f)
 			ok = false
 		}
 	}()
@@ -171,14 +177,14 @@ func (c *conn) handle(f *future, h wire.Header, spec *apiSpec, req kmsg.Request)
 	if err != nil {
 		c.b.log.Warn("closing connection", "remote", c.remote, "api", h.APIName(), "version", h.Version, "err", err)
 		f.fatal = true
-		close(f.done)
+		c.resp.complete(f)
 		return false
 	}
 	c.finish(f, h, resp)
 	return true
 }
 
-// finish encodes resp (nil means no response) and releases the future.
+// finish encodes resp (nil means no response) and completes the future.
 func (c *conn) finish(f *future, h wire.Header, resp kmsg.Response) {
 	if resp != nil {
 		if resp.GetVersion() != h.Version && h.Key != apiVersionsKey {
@@ -187,64 +193,7 @@ func (c *conn) finish(f *future, h wire.Header, resp kmsg.Response) {
 		bp := framePool.Get().(*[]byte)
 		f.frame = wire.AppendResponse((*bp)[:0], h.CorrelationID, resp)
 	}
-	close(f.done)
-}
-
-// writeLoop writes responses in request order. It flushes whenever it would
-// otherwise wait (for the next request or for a handler still working), so a
-// burst of pipelined responses goes out in one write.
-func (c *conn) writeLoop() {
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	broken := false
-	flush := func() {
-		if !broken && bw.Buffered() > 0 {
-			if err := bw.Flush(); err != nil {
-				broken = true
-				c.close()
-			}
-		}
-	}
-	for {
-		var f *future
-		var ok bool
-		select {
-		case f, ok = <-c.queue:
-		default:
-			flush()
-			f, ok = <-c.queue
-		}
-		if !ok {
-			flush()
-			return
-		}
-		select {
-		case <-f.done:
-		default:
-			flush()
-			<-f.done
-		}
-		if broken {
-			releaseFrame(f.frame)
-			continue
-		}
-		if f.frame != nil {
-			c.b.metrics.bytesOut.Add(float64(len(f.frame)))
-			_ = c.nc.SetWriteDeadline(time.Now().Add(c.b.cfg.IdleTimeout))
-			if _, err := bw.Write(f.frame); err != nil {
-				broken = true
-			}
-			releaseFrame(f.frame)
-		}
-		if f.fatal {
-			flush()
-			broken = true
-		}
-		if broken {
-			// Unblock the reader and any handler; keep draining so
-			// nothing waits on a full queue.
-			c.close()
-		}
-	}
+	c.resp.complete(f)
 }
 
 func releaseFrame(b []byte) {

@@ -5,14 +5,18 @@
 //
 // # Connections
 //
-// Each connection has one reader goroutine and one writer goroutine. The
+// Each connection has one reader goroutine, reading through a buffer. The
 // reader decodes requests and runs quick handlers inline (Produce among them,
 // so a connection's appends keep their order, as idempotent producers
 // require); handlers that can block (long-poll Fetch, JoinGroup, SyncGroup)
 // run in their own goroutine so the connection keeps reading. Responses leave
-// in request order through a queue of futures; the writer flushes whenever it
-// would otherwise wait. An oversized, malformed or unsupported request closes
-// only its own connection, with a log line.
+// in request order (responder.go): whichever goroutine completes the oldest
+// outstanding request writes it and the completed ones behind it, so no
+// response waits for a writer goroutine to be scheduled. The reader holds
+// its flush while whole pipelined requests are buffered and flushes before
+// it would block; a long-poll Fetch flushes when it completes. An oversized,
+// malformed or unsupported request closes only its own connection, with a
+// log line.
 //
 // # APIs
 //
