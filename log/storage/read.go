@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"sync"
 )
 
 // ReadResult is the answer to a Read.
@@ -135,6 +136,15 @@ func (l *Log) readSegment(seg *segment, offset int64, maxBytes int, maxOffset in
 	return buf[:end], true, nil
 }
 
+// headerChunkBytes is how much findBatch reads at a time while walking
+// batch headers forward from an index entry.
+const headerChunkBytes = 8 << 10
+
+// headerChunks recycles findBatch's read buffers. On the stack, 8 KiB
+// would make every new fetch goroutine grow (copy) its stack on each
+// read.
+var headerChunks = sync.Pool{New: func() any { return new([headerChunkBytes]byte) }}
+
 // findBatch locates the first batch in seg whose last offset is >= offset,
 // using the sparse index and then reading headers forward. pos is -1 when
 // there is none below size.
@@ -152,7 +162,9 @@ func findBatch(h *handle, mem memIndex, seg *segment, offset, size int64) (int64
 	} else if h.idx != nil {
 		pos = lookupOffset(h.idx, h.idxEntries, uint32(rel), size)
 	}
-	var chunk [8 << 10]byte
+	cp := headerChunks.Get().(*[headerChunkBytes]byte)
+	defer headerChunks.Put(cp)
+	chunk := cp[:]
 	for pos < size {
 		n := min(int64(len(chunk)), size-pos)
 		if _, err := h.log.ReadAt(chunk[:n], pos); err != nil && !errors.Is(err, io.EOF) {
