@@ -27,6 +27,8 @@ func TestConfigValidate(t *testing.T) {
 		{"negative rate", func(c *Config) { c.Rate = -1 }, "--rate -1"},
 		{"e2e bad fraction", func(c *Config) { c.Workload = E2E; c.RateFraction = 1.5 }, "--rate-fraction 1.5"},
 		{"e2e acks 0", func(c *Config) { c.Workload = E2E; c.Acks = "0" }, "--acks 0 with e2e"},
+		{"e2e produce peak", func(c *Config) { c.Workload = E2E; c.PeakFrom = PeakProduce }, ""},
+		{"bad peak", func(c *Config) { c.PeakFrom = "consume" }, `--peak-from "consume"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,12 @@ const (
 	E2E     = "e2e"     // produce at a fixed rate while consuming; latency is send → receive
 )
 
+// Peaks an e2e run's rate can be a fraction of (Config.PeakFrom).
+const (
+	PeakE2E     = "e2e"     // producer and consumer running, both unpaced
+	PeakProduce = "produce" // produce only
+)
+
 // minRecordSize is the payload header carrying the send time.
 const minRecordSize = 8
 
@@ -50,6 +56,12 @@ type Config struct {
 	// possible, except for e2e where 0 means RateFraction of a measured peak.
 	Rate         int     `json:"rate,omitempty"`
 	RateFraction float64 `json:"rate_fraction,omitempty"`
+	// PeakFrom says which peak an e2e run without a rate takes its
+	// fraction of: PeakE2E (default), the throughput of the whole
+	// pipeline with the producer and the consumer both running, or
+	// PeakProduce, produce-only throughput (which leaves the consumer no
+	// share of a small machine's cores).
+	PeakFrom string `json:"peak_from,omitempty"`
 	// Warmup excludes records sent in the first Warmup of an e2e run from
 	// the latency histogram (connections, metadata and fetch sessions settle).
 	Warmup time.Duration `json:"warmup,omitempty"`
@@ -75,6 +87,7 @@ func DefaultConfig() Config {
 		BatchBytes:   1 << 20,
 		MaxPending:   100_000,
 		RateFraction: 0.5,
+		PeakFrom:     PeakE2E,
 		Warmup:       time.Second,
 		DrainTimeout: 30 * time.Second,
 	}
@@ -118,6 +131,11 @@ func (c Config) Validate() error {
 	}
 	if c.Workload == E2E && c.Rate == 0 && (c.RateFraction <= 0 || c.RateFraction > 1) {
 		errs = append(errs, fmt.Sprintf("--rate-fraction %g: must be in (0, 1]", c.RateFraction))
+	}
+	switch c.PeakFrom {
+	case "", PeakE2E, PeakProduce:
+	default:
+		errs = append(errs, fmt.Sprintf("--peak-from %q: want e2e or produce", c.PeakFrom))
 	}
 	if c.BatchBytes < 0 || c.MaxPending < 0 || c.MaxInFlight < 0 || c.Linger < 0 || c.Warmup < 0 || c.SeriesInterval < 0 {
 		errs = append(errs, "--batch-bytes, --max-pending, --max-inflight, --linger, --warmup and --latency-interval must not be negative")

@@ -196,6 +196,7 @@ func (k *KafkaTarget) NewConsumer(_ context.Context, _ Config) (Consumer, error)
 		kgo.ConsumeTopics(k.topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxPartitionBytes(8<<20),
+		kgo.WithPools(&recordPools{}),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -218,7 +219,10 @@ func (c *kafkaConsumer) Run(ctx context.Context, fn func([]byte) bool) error {
 			}
 		}
 		for it := fetches.RecordIter(); !it.Done(); {
-			if !fn(it.Next().Value) {
+			r := it.Next()
+			more := fn(r.Value)
+			r.Recycle() // fn keeps nothing of the value
+			if !more {
 				return nil
 			}
 		}

@@ -93,17 +93,31 @@ func TestE2EWithoutRateMeasuresPeakFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Shutdown()
-	cfg := smallConfig(E2E)
-	cfg.Rate = 0
-	rs, err := Run(context.Background(), NewJetStreamTarget(s.URL(), DefaultJetStreamOptions()), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rs) != 2 || rs[0].Workload != Produce || rs[1].Workload != E2E {
-		t.Fatalf("results %+v, want a produce peak then e2e", rs)
-	}
-	if want := int(rs[0].RecordsPerSec * cfg.RateFraction); rs[1].TargetRate != max(1, want) {
-		t.Fatalf("e2e ran at %d/s, want half of peak %.0f", rs[1].TargetRate, rs[0].RecordsPerSec)
+	target := NewJetStreamTarget(s.URL(), DefaultJetStreamOptions())
+	for _, peakFrom := range []string{PeakE2E, PeakProduce} {
+		t.Run(peakFrom, func(t *testing.T) {
+			cfg := smallConfig(E2E)
+			cfg.Rate = 0
+			cfg.PeakFrom = peakFrom
+			rs, err := Run(context.Background(), target, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rs) != 2 || rs[0].Workload != peakFrom || rs[0].TargetRate != 0 || rs[1].Workload != E2E {
+				t.Fatalf("results %+v, want a %s peak then e2e", rs, peakFrom)
+			}
+			if want := int(rs[0].RecordsPerSec * cfg.RateFraction); rs[1].TargetRate != max(1, want) {
+				t.Fatalf("e2e ran at %d/s, want half of peak %.0f", rs[1].TargetRate, rs[0].RecordsPerSec)
+			}
+			if rs[1].Records != cfg.Count {
+				t.Fatalf("e2e at half of peak: %d records, want %d", rs[1].Records, cfg.Count)
+			}
+			// The e2e peak counts what the consumer received while the
+			// producer ran: never more than was sent.
+			if p := rs[0]; p.Records <= 0 || p.Records > cfg.Count || p.Latency == nil {
+				t.Fatalf("peak %+v: want 1..%d records received, with latencies", p, cfg.Count)
+			}
+		})
 	}
 }
 

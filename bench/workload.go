@@ -16,9 +16,10 @@ import (
 var ErrIncomplete = errors.New("consumer did not receive every record")
 
 // Run executes cfg.Workload against t on a fresh topic or stream and returns
-// its results. An e2e run without a rate first measures peak produce
-// throughput and then runs at cfg.RateFraction of it; both results are
-// returned, the peak first.
+// its results. An e2e run without a rate first measures a peak (see
+// Config.PeakFrom: by default the e2e pipeline's own, producer and
+// consumer running unpaced) and then runs at cfg.RateFraction of it; both
+// results are returned, the peak first.
 func Run(ctx context.Context, t Target, cfg Config) ([]Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -34,9 +35,15 @@ func Run(ctx context.Context, t Target, cfg Config) ([]Result, error) {
 	var out []Result
 	rate := cfg.Rate
 	if rate == 0 {
-		pcfg := cfg
-		pcfg.Workload = Produce
-		peak, err := withSetup(ctx, t, pcfg, func() (Result, error) { return runProduce(ctx, t, pcfg, 0) })
+		var peak Result
+		var err error
+		if cfg.PeakFrom == PeakProduce {
+			pcfg := cfg
+			pcfg.Workload = Produce
+			peak, err = withSetup(ctx, t, pcfg, func() (Result, error) { return runProduce(ctx, t, pcfg, 0) })
+		} else {
+			peak, err = withSetup(ctx, t, cfg, func() (Result, error) { return runE2E(ctx, t, cfg, 0) })
+		}
 		if err != nil {
 			return []Result{peak}, fmt.Errorf("measuring peak for e2e: %w", err)
 		}
@@ -95,8 +102,11 @@ func (a *ackCounter) firstErr() error {
 // cfg.Count (or until cfg.Duration passes) at its share of rate, and waits
 // for every acknowledgement. Values are stamped with their send time when
 // stamp is set (for e2e); onAcked sees each acknowledged record's send
-// time. It returns the time from the first send to the last ack.
-func produceAll(ctx context.Context, t Target, cfg Config, rate int, stamp bool, onAcked func(sent time.Time)) (*ackCounter, time.Duration, error) {
+// time. When hold is set, a producer checks it every unpacedClockEvery
+// sends with the number of records acknowledged so far and pauses while
+// it says so (the e2e peak keeps the producer from running away from the
+// consumer). It returns the time from the first send to the last ack.
+func produceAll(ctx context.Context, t Target, cfg Config, rate int, stamp bool, onAcked func(sent time.Time), hold func(acked int64) bool) (*ackCounter, time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	acks := &ackCounter{abort: cancel}
@@ -149,6 +159,14 @@ func produceAll(ctx context.Context, t Target, cfg Config, rate int, stamp bool,
 		}
 		g.Go(func() error {
 			for n := int64(0); cfg.Count == 0 || n < share; n++ {
+				if hold != nil && n%unpacedClockEvery == 0 {
+					for hold(acks.acked.Load()) {
+						if gctx.Err() != nil {
+							return nil
+						}
+						time.Sleep(holdPoll)
+					}
+				}
 				now, err := pc.wait(gctx)
 				if err != nil {
 					return nil // cancelled: an abort or the caller's
@@ -196,7 +214,7 @@ func runProduce(ctx context.Context, t Target, cfg Config, rate int) (Result, er
 		if ser != nil {
 			ser.record(sent, d)
 		}
-	})
+	}, nil)
 	r := Result{TargetRate: rate, Records: acks.acked.Load(), Errors: acks.failed.Load(), Latency: rec.summary()}
 	if ser != nil {
 		r.Series = ser.windows()
@@ -209,7 +227,7 @@ func runProduce(ctx context.Context, t Target, cfg Config, rate int) (Result, er
 // runConsume fills the topic as fast as possible, then measures how fast a
 // new consumer reads it all from the start.
 func runConsume(ctx context.Context, t Target, cfg Config) (Result, error) {
-	acks, fillTime, err := produceAll(ctx, t, cfg, 0, false, func(time.Time) {})
+	acks, fillTime, err := produceAll(ctx, t, cfg, 0, false, func(time.Time) {}, nil)
 	if err != nil {
 		return Result{}, fmt.Errorf("filling: %w", err)
 	}
@@ -238,8 +256,19 @@ func runConsume(ctx context.Context, t Target, cfg Config) (Result, error) {
 	return r, err
 }
 
+// holdPoll is how long a held producer sleeps before checking again.
+const holdPoll = 100 * time.Microsecond
+
 // runE2E produces at a fixed rate while one consumer reads, and records
 // send → receive latency for every record sent after the warm-up.
+//
+// With rate 0 it measures the pipeline's peak instead: the producer sends
+// as fast as it can while the consumer reads, but never more than
+// cfg.MaxPending records ahead of what the consumer has received, so the
+// two run at the rate they sustain together on the machine (an unbounded
+// producer would finish early and leave the consumer to catch up alone
+// with cores the producer no longer uses). Throughput is records received
+// over the time from the first send to the last receive.
 func runE2E(ctx context.Context, t Target, cfg Config, rate int) (Result, error) {
 	c, err := t.NewConsumer(ctx, cfg)
 	if err != nil {
@@ -250,13 +279,15 @@ func runE2E(ctx context.Context, t Target, cfg Config, rate int) (Result, error)
 	var (
 		received atomic.Int64
 		expected atomic.Int64
+		lastRecv atomic.Int64 // Unix ns of the latest receive
 	)
 	expected.Store(-1)
+	start := time.Now()
 	var ser *series
 	if cfg.SeriesInterval > 0 {
-		ser = newSeries(time.Now(), cfg.SeriesInterval)
+		ser = newSeries(start, cfg.SeriesInterval)
 	}
-	measureFrom := time.Now().Add(cfg.Warmup)
+	measureFrom := start.Add(cfg.Warmup)
 	cctx, stopConsumer := context.WithCancel(ctx)
 	defer stopConsumer()
 	consumed := make(chan error, 1)
@@ -273,13 +304,19 @@ func runE2E(ctx context.Context, t Target, cfg Config, rate int) (Result, error)
 					ser.record(ts, d)
 				}
 			}
+			lastRecv.Store(now.UnixNano())
 			n := received.Add(1)
 			want := expected.Load()
 			return want < 0 || n < want
 		})
 	}()
 
-	acks, elapsed, perr := produceAll(ctx, t, cfg, rate, true, func(time.Time) {})
+	var hold func(int64) bool
+	if rate == 0 {
+		window := int64(max(cfg.MaxPending, 1000))
+		hold = func(acked int64) bool { return acked-received.Load() > window }
+	}
+	acks, elapsed, perr := produceAll(ctx, t, cfg, rate, true, func(time.Time) {}, hold)
 	sent := acks.acked.Load()
 	expected.Store(sent)
 	if received.Load() >= sent || perr != nil {
@@ -302,8 +339,17 @@ func runE2E(ctx context.Context, t Target, cfg Config, rate int) (Result, error)
 			r.Notes = append(r.Notes, "run shorter than --warmup: latency includes the warm-up; use --duration")
 		}
 	}
+	if rate == 0 {
+		// The peak: what the consumer received, until it received it.
+		r.Records = received.Load()
+		r.Bytes = r.Records * int64(cfg.RecordSize)
+		if last := lastRecv.Load(); last > 0 {
+			elapsed = max(elapsed, time.Unix(0, last).Sub(start))
+		}
+		r.Notes = append(r.Notes, fmt.Sprintf("e2e peak: producer and consumer together, the producer unpaced but at most %d records ahead of the consumer; latency here is mostly that queue", max(cfg.MaxPending, 1000)))
+	}
 	r.finish(elapsed)
-	if achieved := r.RecordsPerSec; achieved < 0.95*float64(rate) {
+	if achieved := r.RecordsPerSec; rate > 0 && achieved < 0.95*float64(rate) {
 		r.Notes = append(r.Notes, fmt.Sprintf("sent %.0f records/s, below the %d/s asked for", achieved, rate))
 	}
 	switch {

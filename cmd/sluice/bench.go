@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
+	rpprof "runtime/pprof"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ type benchOptions struct {
 	spawnBroker   bool
 	asJSON        bool
 	cpuProfile    string
+	memProfile    string
 	seriesFile    string
 }
 
@@ -41,8 +44,10 @@ func init() {
            latency is send → acknowledgement
   consume  fill a topic, then read it from the start with a new consumer
   e2e      produce at a fixed --rate while consuming; latency is send →
-           receive. Without --rate it first measures peak produce
-           throughput and then runs at --rate-fraction (default half) of it.
+           receive. Without --rate it first measures the peak of the
+           pipeline (producer and consumer both running, unpaced; or
+           produce-only with --peak-from produce) and then runs at
+           --rate-fraction (default half) of it.
 
 --target jetstream runs the same workload against NATS JetStream with file
 storage (an embedded nats-server started in a child process unless
@@ -61,6 +66,7 @@ the ratio.`,
 	pf.BoolVar(&bo.spawnBroker, "spawn-broker", false, "start `sluice serve` on a temporary data dir and a free port, and measure it")
 	pf.BoolVar(&bo.asJSON, "json", false, "print results as JSON")
 	pf.StringVar(&bo.cpuProfile, "cpuprofile", "", "write a CPU profile of the benchmark process (the clients) to this file")
+	pf.StringVar(&bo.memProfile, "memprofile", "", "write an allocation profile of the benchmark process (the clients) to this file at the end")
 	pf.IntVar(&cfg.RecordSize, "record-size", cfg.RecordSize, "bytes per record value (at least 8)")
 	pf.Int64Var(&cfg.Count, "count", cfg.Count, "records to send in total (0: use --duration)")
 	pf.DurationVar(&cfg.Duration, "duration", 0, "send for this long instead of --count")
@@ -75,6 +81,7 @@ the ratio.`,
 	pf.IntVar(&cfg.MaxInFlight, "max-inflight", 0, "produce requests in flight per connection for acks 0/1 (0: client default, 1)")
 	pf.IntVar(&cfg.Rate, "rate", 0, "total records/s (0: as fast as possible; e2e: --rate-fraction of measured peak)")
 	pf.Float64Var(&cfg.RateFraction, "rate-fraction", cfg.RateFraction, "e2e without --rate: fraction of peak throughput to run at")
+	pf.StringVar(&cfg.PeakFrom, "peak-from", cfg.PeakFrom, "e2e without --rate: which peak --rate-fraction is of: e2e (producer and consumer running together) or produce (produce only)")
 	pf.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "e2e: leave records sent in this first period out of the latency histogram")
 	pf.DurationVar(&cfg.SeriesInterval, "latency-interval", 0, "also record latency percentiles per window of this length, by send time (printed with --json, or written by --latency-csv)")
 	pf.StringVar(&bo.seriesFile, "latency-csv", "", "write latency per --latency-interval window (default 100ms) as CSV to this file")
@@ -103,6 +110,15 @@ the ratio.`,
 	root.AddCommand(cmd)
 }
 
+// benchGCPercent is the benchmark process's GOGC unless the environment
+// sets one. The clients' live heap is small (tens of MB) but kgo allocates
+// every response body, so at the default 100 the collector runs ~10 times
+// a second in an e2e run, each time taking one of two cores' worth of
+// mark work and delaying the consumer: that is the harness's own latency,
+// not the system's under test. A larger heap goal (still ~100 MB) cuts
+// collections fourfold. Both targets' clients run under it.
+const benchGCPercent = 400
+
 func runBench(cmd *cobra.Command, co *clientOptions, bo *benchOptions, cfg bench.Config) error {
 	if bo.seriesFile != "" && cfg.SeriesInterval == 0 {
 		cfg.SeriesInterval = 100 * time.Millisecond
@@ -126,11 +142,17 @@ func runBench(cmd *cobra.Command, co *clientOptions, bo *benchOptions, cfg bench
 		return fmt.Errorf("--target %q: want sluice, kafka, jetstream or both", bo.target)
 	}
 
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(benchGCPercent)
+	}
 	stopProfile, err := startCPUProfile(bo.cpuProfile)
 	if err != nil {
 		return err
 	}
 	defer stopProfile()
+	if bo.memProfile != "" {
+		defer writeAllocProfile(cmd, bo.memProfile)
+	}
 	var results []bench.Result
 	for _, start := range targets {
 		t, stop, err := start()
@@ -292,4 +314,20 @@ func writeSeries(path string, results []bench.Result) error {
 		return fmt.Errorf("--latency-csv %s: %w", path, err)
 	}
 	return nil
+}
+
+// writeAllocProfile writes the process's allocation profile (every
+// allocation since the start, sampled) for `go tool pprof -sample_index
+// alloc_space`.
+func writeAllocProfile(cmd *cobra.Command, path string) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = rpprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "--memprofile: %v\n", err)
+	}
 }
