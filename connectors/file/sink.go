@@ -449,12 +449,13 @@ func (s *Sink) encode(value []byte) ([]byte, error) {
 		return bytes.TrimSuffix(s.line.Bytes(), []byte{'\n'}), nil
 	}
 	v := bytes.TrimSpace(value)
-	if err := jsonscan.Validate(v, jsonscan.MaxDepth); err != nil {
+	compact, err := jsonscan.ValidateCompact(v, jsonscan.MaxDepth)
+	if err != nil {
 		return nil, fmt.Errorf("value is not valid JSON: %w", err)
 	}
 	// A valid value has raw line breaks only between tokens (a string
 	// cannot hold one unescaped), and those must go to keep one per line.
-	if bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, '\r') < 0 {
+	if compact || bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, '\r') < 0 {
 		return v, nil
 	}
 	s.line.Reset()

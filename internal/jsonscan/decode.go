@@ -105,13 +105,13 @@ func (d *Decoder) value(b []byte, i, depth int) (any, int, error) {
 		}
 		return out, end, nil
 	case c == 't':
-		end, err := literal(b, i, "true")
+		end, err := literalAt(b, i, "true")
 		return true, end, err
 	case c == 'f':
-		end, err := literal(b, i, "false")
+		end, err := literalAt(b, i, "false")
 		return false, end, err
 	case c == 'n':
-		end, err := literal(b, i, "null")
+		end, err := literalAt(b, i, "null")
 		return nil, end, err
 	case c == '-' || c >= '0' && c <= '9':
 		end, isInt, err := scanNumber(b, i)

@@ -44,6 +44,16 @@ func FuzzMatchesEncodingJSON(f *testing.F) {
 		if err := Validate(data, MaxDepth); (err == nil) != valid {
 			t.Fatalf("Validate(%q) = %v, encoding/json Valid %v", data, err, valid)
 		}
+		compact, err := ValidateCompact(data, MaxDepth)
+		if (err == nil) != valid {
+			t.Fatalf("ValidateCompact(%q) = %v, encoding/json Valid %v", data, err, valid)
+		}
+		if valid {
+			var c bytes.Buffer
+			if err := json.Compact(&c, data); err != nil || compact != bytes.Equal(c.Bytes(), data) {
+				t.Fatalf("ValidateCompact(%q) says compact %v; json.Compact gives %q (%v)", data, compact, c.Bytes(), err)
+			}
+		}
 
 		var want any
 		stdErr := json.Unmarshal(data, &want)

@@ -3,7 +3,6 @@ package jsonscan
 import (
 	"encoding/json"
 	"errors"
-	"math/bits"
 	"strings"
 	"testing"
 )
@@ -95,35 +94,6 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 	} {
 		if n := testing.AllocsPerRun(100, fn); n != 0 {
 			t.Errorf("%s allocates %v times per call", name, n)
-		}
-	}
-}
-
-// TestSpecial8 checks the word-at-a-time string scan against a byte loop:
-// the lowest marked byte is the first one a scan must look at.
-func TestSpecial8(t *testing.T) {
-	interesting := []byte{0, 1, 0x1f, 0x20, 0x21, '"', '#', '[', '\\', ']', 0x7f, 0x80, 0xff, 'a'}
-	var w [8]byte
-	for n := 0; n < 20000; n++ {
-		x := uint64(n) * 0x9E3779B97F4A7C15
-		for k := range w {
-			w[k] = interesting[(x>>(k*5))%uint64(len(interesting))]
-		}
-		first := 8
-		for k, c := range w {
-			if strClass[c] != cPlain {
-				first = k
-				break
-			}
-		}
-		m := special8(uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56)
-		got := 8
-		if m != 0 {
-			got = bits.TrailingZeros64(m) >> 3
-		}
-		if got != first {
-			t.Fatalf("special8(%q): first special byte %d, want %d", w, got, first)
 		}
 	}
 }

@@ -1,10 +1,6 @@
 package jsonscan
 
-import (
-	"encoding/binary"
-	"math/bits"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
 // MaxDepth is encoding/json's nesting limit, the default where a caller
 // has no tighter one of its own.
@@ -57,70 +53,80 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
+// Why a string or number scan failed (scanStr's flags, scanNum's kind, at
+// or above badString): the scanners are leaf functions that build no
+// errors, which keeps their loops in registers; their wrappers do.
+const (
+	badString uint8 = 0x80 + iota // unterminated string
+	badControl
+	badEscape
+	badUEscape
+	badNumber
+)
+
+var badMsg = [...]string{"unterminated string", "control character in string", "invalid escape", "invalid \\u escape", "invalid number"}
+
 // scanString validates the string literal at b[i] ('"') and returns the
 // index past its closing quote and what it holds besides plain ASCII.
 // Invalid UTF-8 is accepted, as encoding/json accepts it (decoding replaces
-// it); flagNonASCII tells decoders to look. Runs of plain bytes are skipped
-// eight at a time.
+// it); flagNonASCII tells decoders to look.
 func scanString(b []byte, i int) (end int, flags uint8, err error) {
-	start := i
-	i++
-	for {
-		for i+8 <= len(b) {
-			if m := special8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				goto special
-			}
-			i += 8
-		}
-		for i < len(b) && strClass[b[i]] == cPlain {
-			i++
-		}
-		if i >= len(b) {
-			return i, flags, errAt(start, "unterminated string")
-		}
-	special:
-		switch strClass[b[i]] {
-		case cPlain:
-			i++
-		case cHigh:
-			flags |= flagNonASCII
-			i++
-		case cQuote:
-			return i + 1, flags, nil
-		case cControl:
-			return i, flags, errAt(i, "control character in string")
-		default: // cEscape
-			flags |= flagEscape
-			if i+1 >= len(b) {
-				return i, flags, errAt(start, "unterminated string")
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if _, ok := hex4(b, i+2); !ok {
-					return i, flags, errAt(i, "invalid \\u escape")
-				}
-				i += 6
-			default:
-				return i, flags, errAt(i, "invalid escape")
-			}
-		}
+	if end, flags = scanStr(b, i); flags >= badString {
+		return end, 0, scanErr(i, end, flags)
 	}
+	return end, flags, nil
 }
 
-// special8 marks (in each byte's high bit) the bytes of the little-endian
-// word x that a string scan must look at: '"', '\\', control characters
-// and non-ASCII. Bits above the lowest may be false alarms (borrows); the
-// lowest is exact, and is all the scan uses.
-func special8(x uint64) uint64 {
-	const lsb, msb = 0x0101010101010101, 0x8080808080808080
-	q := x ^ (lsb * '"')
-	e := x ^ (lsb * '\\')
-	// (v-lsb)&^v has a byte's high bit set where v's byte is zero (the
-	// lowest exactly); likewise (x-0x20s)&^x where x's byte is < 0x20.
-	return ((x-lsb*0x20)&^x | (q-lsb)&^q | (e-lsb)&^e | x) & msb
+// scanErr is the error for a failed scan of the value at start.
+func scanErr(start, end int, bad uint8) error {
+	if bad == badString || bad == badNumber {
+		end = start // say where the string or number starts
+	}
+	return errAt(end, badMsg[bad-badString])
+}
+
+// scanStr is scanString without the error: on failure the flags are a bad*
+// code and end is where the problem is.
+func scanStr(b []byte, i int) (end int, flags uint8) {
+	i++
+	for i < len(b) {
+		c := b[i]
+		if strClass[c] == cPlain {
+			i++
+			continue
+		}
+		switch {
+		case c == '"':
+			return i + 1, flags
+		case c >= utf8.RuneSelf:
+			flags |= flagNonASCII
+			i++
+			continue
+		case c < 0x20:
+			return i, badControl
+		}
+		// A backslash escape.
+		flags |= flagEscape
+		if i+1 >= len(b) {
+			break
+		}
+		switch b[i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i += 2
+		case 'u': // no call here: scanStr stays a leaf, with no frame
+			if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+				return i, badUEscape
+			}
+			i += 6
+		default:
+			return i, badEscape
+		}
+	}
+	return i, badString
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 // hex4 decodes the four hex digits at b[i:].
@@ -144,11 +150,26 @@ func hex4(b []byte, i int) (rune, bool) {
 	return r, true
 }
 
+// Number kinds (scanNum).
+const (
+	numInt   uint8 = iota // no fraction, no exponent
+	numFloat              // a fraction or an exponent
+)
+
 // scanNumber validates -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at
 // b[i] and returns the index past it; isInt is false when it has a
 // fraction or an exponent.
 func scanNumber(b []byte, i int) (end int, isInt bool, err error) {
-	start, n := i, len(b)
+	end, kind := scanNum(b, i)
+	if kind == badNumber {
+		return end, false, errAt(i, "invalid number")
+	}
+	return end, kind == numInt, nil
+}
+
+// scanNum is scanNumber without the error (kind badNumber).
+func scanNum(b []byte, i int) (end int, kind uint8) {
+	n := len(b)
 	if b[i] == '-' {
 		i++
 	}
@@ -158,15 +179,14 @@ func scanNumber(b []byte, i int) (end int, isInt bool, err error) {
 	case i < n && b[i] >= '1' && b[i] <= '9':
 		i = digits(b, i+1)
 	default:
-		return i, false, errAt(start, "invalid number")
+		return i, badNumber
 	}
-	isInt = true
 	if i < n && b[i] == '.' {
 		j := digits(b, i+1)
 		if j == i+1 {
-			return j, false, errAt(start, "invalid number")
+			return j, badNumber
 		}
-		i, isInt = j, false
+		i, kind = j, numFloat
 	}
 	if i < n && (b[i] == 'e' || b[i] == 'E') {
 		i++
@@ -175,11 +195,11 @@ func scanNumber(b []byte, i int) (end int, isInt bool, err error) {
 		}
 		j := digits(b, i)
 		if j == i {
-			return j, false, errAt(start, "invalid number")
+			return j, badNumber
 		}
-		i, isInt = j, false
+		i, kind = j, numFloat
 	}
-	return i, isInt, nil
+	return i, kind
 }
 
 func digits(b []byte, i int) int {
@@ -189,10 +209,19 @@ func digits(b []byte, i int) int {
 	return i
 }
 
-// literal checks that b[i:] starts with word and returns the index past it.
-func literal(b []byte, i int, word string) (int, error) {
+// literal checks that b[i:] starts with word and returns the index past
+// it, or -1 (literalAt makes the error).
+func literal(b []byte, i int, word string) int {
 	if len(b)-i < len(word) || string(b[i:i+len(word)]) != word {
-		return i, errAt(i, "invalid literal")
+		return -1
 	}
-	return i + len(word), nil
+	return i + len(word)
+}
+
+// literalAt is literal with an error.
+func literalAt(b []byte, i int, word string) (int, error) {
+	if end := literal(b, i, word); end >= 0 {
+		return end, nil
+	}
+	return i, errAt(i, "invalid literal")
 }

@@ -89,9 +89,9 @@ func walkObject(b []byte, i int, value func(key []byte, flags uint8, vs int) (in
 		if i >= n || b[i] != '"' {
 			return i, errAt(i, "expected a member name")
 		}
-		kend, flags, err := scanString(b, i)
-		if err != nil {
-			return kend, err
+		kend, flags := scanStr(b, i)
+		if flags >= badString {
+			return kend, scanErr(i, kend, flags)
 		}
 		key := b[i+1 : kend-1]
 		i = kend
@@ -105,6 +105,7 @@ func walkObject(b []byte, i int, value func(key []byte, flags uint8, vs int) (in
 		if i < n && b[i] <= ' ' {
 			i = skipSpace(b, i)
 		}
+		var err error
 		if i, err = value(key, flags, i); err != nil {
 			return i, err
 		}
