@@ -33,10 +33,6 @@ func (d *decoder) pipeline(n *yaml.Node) *Pipeline {
 	if v := fs.get("guarantee"); v != nil {
 		if g, ok := d.enum(v, what+": guarantee", "at_least_once", "exactly_once"); ok {
 			p.Guarantee = g
-			if g == "exactly_once" {
-				// Refused rather than silently run at least once.
-				d.errf(v, "remove it: pipelines run at_least_once (outputs and state are flushed before offsets are committed)", "%s: guarantee exactly_once is not available yet", what)
-			}
 		}
 	}
 	if v := fs.get("dead_letter_topic"); v != nil {

@@ -15,6 +15,9 @@ func TestValidFilesLintClean(t *testing.T) {
 	var names []string
 	for _, p := range set.Pipelines {
 		names = append(names, p.Name)
+		if p.Name == "everything" && p.Guarantee != "exactly_once" {
+			t.Errorf("everything: guarantee %q, want exactly_once", p.Guarantee)
+		}
 	}
 	if got := len(names); got != 5 {
 		t.Errorf("pipelines %v, want 5", names)

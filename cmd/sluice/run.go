@@ -116,7 +116,7 @@ clients can reach it at the address printed at start.`,
 	f.StringVar(&dataDir, "data-dir", "", "data directory of the embedded broker (default: a temporary directory, removed on exit)")
 	f.StringVar(&listen, "listen", "127.0.0.1:0", "address of the embedded broker (port 0: any free port)")
 	f.StringVar(&stateDir, "state-dir", "", "directory for the pipelines' local state stores (default: <temp>/sluice-pipelines; with --embedded, <data-dir>-pipelines-state or a temporary one)")
-	f.DurationVar(&commitInterval, "commit-interval", time.Second, "how often pipelines commit their progress")
+	f.DurationVar(&commitInterval, "commit-interval", 0, "how often pipelines commit their progress (default 1s; 100ms for exactly_once pipelines)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&metricsListen, "metrics-listen", "", "host:port to serve Prometheus /metrics on: engine, connectors and pipeline record errors (off when empty)")
 	root.AddCommand(cmd)

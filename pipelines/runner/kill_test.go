@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,12 +31,127 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts sluice serve and sluice run")
 	}
+	k := runAndKill(t, "at_least_once")
+	got, want, committed, grace := k.got, k.want, k.committed, k.grace
+	if len(got) != len(want) {
+		t.Errorf("%d windows, want %d", len(got), len(want))
+	}
+	exact, inflated := 0, 0
+	for key, rs := range got {
+		w := want[key]
+		// A window is closed once stream time passes its end plus grace.
+		closedAtCommit := !rs[0].Minute.Add(time.Minute + grace).After(committed)
+		if closedAtCommit {
+			// Computed from the input before the committed offsets, and
+			// the restarted task resumed with the committed stream time:
+			// every replayed record for it is late and dropped (the
+			// window task's own replay, and the copies the key_by
+			// sub-topology writes to the repartition topic again when it
+			// replays its own uncommitted input), and nothing reopens or
+			// re-emits it. Exact, once.
+			exact++
+			if len(rs) != 1 {
+				t.Errorf("window %s closed by the last commit was emitted %d times: %+v", key, len(rs), rs)
+			}
+			if v := exactWindow(rs[0], w); v != "" {
+				t.Errorf("window %s closed by the last commit: %s", key, v)
+			}
+			continue
+		}
+		// Windows open at the last commit cannot be exact under at-least-
+		// once: the key_by sub-topology replays its input since its own
+		// last commit and writes those records to the repartition topic
+		// a second time, at new offsets, where the window task cannot
+		// tell them from new data; and the window store's changelog may
+		// hold state flushed for a commit whose offsets never made it.
+		// So a count may be higher than the truth (and a window that
+		// closed after the commit may come out again, from the replay),
+		// but never lower (no update lost), and min and max, which
+		// duplicates do not change, are exact. Exactly-once needs
+		// transactions (TestRunExactlyOnceSurvivesSIGKILL).
+		for _, a := range rs {
+			if a.Readings < w.Readings || a.MinTemp != w.MinTemp || a.MaxTemp != w.MaxTemp {
+				t.Errorf("window %s = %+v, want %+v", key, a, w)
+			}
+			if a.Readings != w.Readings {
+				inflated++
+			}
+		}
+	}
+	if exact < 2*k.sensors {
+		t.Errorf("only %d windows closed by the last commit before the kill, want at least %d", exact, 2*k.sensors)
+	}
+	t.Logf("%d windows closed by the last commit before the kill: exact, once; %d later results counted replayed records again (at-least-once)", exact, inflated)
+}
+
+// TestRunExactlyOnceSurvivesSIGKILL is TestRunSurvivesSIGKILL with
+// `guarantee: exactly_once`: a read_committed consumer of the output sees
+// every window exactly once with exact aggregates, the windows still open
+// at the kill (whose records the key_by step had already written to the
+// repartition topic, and whose state had gone to the changelog) included.
+func TestRunExactlyOnceSurvivesSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts sluice serve and sluice run")
+	}
+	k := runAndKill(t, "exactly_once")
+	if len(k.got) != len(k.want) {
+		t.Errorf("%d windows, want %d", len(k.got), len(k.want))
+	}
+	open := 0
+	for key, rs := range k.got {
+		if len(rs) != 1 {
+			t.Errorf("window %s emitted %d times: %+v", key, len(rs), rs)
+		}
+		if v := exactWindow(rs[0], k.want[key]); v != "" {
+			t.Errorf("window %s: %s", key, v)
+		}
+		if rs[0].Minute.Add(time.Minute + k.grace).After(k.committed) {
+			open++
+		}
+	}
+	if open < k.sensors {
+		t.Errorf("only %d windows were still open at the last commit before the kill, want at least %d", open, k.sensors)
+	}
+	t.Logf("%d windows exact and emitted once, %d of them open at the kill", len(k.got), open)
+}
+
+// windowResult is one output record of the averages pipeline.
+type windowResult struct {
+	SensorID string    `json:"sensor_id"`
+	Minute   time.Time `json:"minute"`
+	Readings int       `json:"readings"`
+	AvgTemp  float64   `json:"avg_temp"`
+	MinTemp  float64   `json:"min_temp"`
+	MaxTemp  float64   `json:"max_temp"`
+}
+
+func exactWindow(a windowResult, w iot.Average) string {
+	if a.Readings != w.Readings || absDiff(a.AvgTemp, w.AvgTemp) > 0.0100001 || a.MinTemp != w.MinTemp || a.MaxTemp != w.MaxTemp {
+		return fmt.Sprintf("%+v, want %+v", a, w)
+	}
+	return ""
+}
+
+type killRun struct {
+	got       map[string][]windowResult
+	want      map[string]iot.Average
+	committed time.Time // the window task's last committed stream time before the kill
+	grace     time.Duration
+	sensors   int
+}
+
+// runAndKill runs the IoT averages pipeline with the guarantee in `sluice
+// run`, SIGKILLs it halfway through the data once it has committed two
+// closed minutes, starts it again, waits until it has caught up and reads
+// the output (read_committed).
+func runAndKill(t *testing.T, guarantee string) killRun {
 	b := brokertest.Start(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "averages.yaml")
 	// Only the averages pipeline, without its file and Parquet sinks.
 	if err := os.WriteFile(file, []byte(`
 name: iot-averages
+guarantee: `+guarantee+`
 sources:
   readings:
     topic: iot.readings
@@ -78,26 +194,45 @@ sinks: {out: iot.averages}
 	}
 	defer cl.Close()
 	ctx := context.Background()
-	produce := func(rs []iot.Reading) {
+	produce := func(rs []iot.Reading) error {
 		for _, r := range rs {
 			cl.Produce(ctx, &kgo.Record{Topic: "iot.readings", Key: []byte(r.SensorID), Value: r.JSON(), Timestamp: r.TS}, nil)
 		}
-		if err := cl.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
+		return cl.Flush(ctx)
 	}
 	half := len(all) / 2
-	produce(all[:half])
+	if err := produce(all[:half]); err != nil {
+		t.Fatal(err)
+	}
 	// Wait until the window task has committed a stream time that closes
-	// the first two minutes, then kill mid-stream.
+	// the first two minutes, then kill mid-stream: while more readings
+	// flow in and the pipeline processes them.
 	const grace = 10 * time.Second
 	firstMinute := all[0].TS.Truncate(time.Minute)
 	waitCommittedStreamTime(t, cl, cmd, "sluice-iot-averages", firstMinute.Add(2*time.Minute+grace))
+	third := half + (len(all)-half)/3
+	streamed := make(chan error, 1)
+	go func() {
+		for i := half; i < third; i += 20 {
+			if err := produce(all[i:min(i+20, third)]); err != nil {
+				streamed <- err
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		streamed <- nil
+	}()
+	time.Sleep(300 * time.Millisecond)
 	cmd.kill()
+	if err := <-streamed; err != nil {
+		t.Fatal(err)
+	}
 	// What the dead instance committed last; nothing commits for the
 	// group until the restart.
 	committed := committedStreamTime(t, cl, "sluice-iot-averages")
-	produce(all[half:])
+	if err := produce(all[third:]); err != nil {
+		t.Fatal(err)
+	}
 	cmd = start()
 
 	// The runner's lag tells when the restarted pipeline has caught up.
@@ -122,17 +257,9 @@ sinks: {out: iot.averages}
 	}
 
 	want, _ := iot.Expected(cfg, 1e9)
-	type result struct {
-		SensorID string    `json:"sensor_id"`
-		Minute   time.Time `json:"minute"`
-		Readings int       `json:"readings"`
-		AvgTemp  float64   `json:"avg_temp"`
-		MinTemp  float64   `json:"min_temp"`
-		MaxTemp  float64   `json:"max_temp"`
-	}
-	got := map[string][]result{}
-	for _, v := range readAll(t, b.Addr, "iot.averages") {
-		var a result
+	got := map[string][]windowResult{}
+	for _, v := range readCommitted(t, b.Addr, "iot.averages") {
+		var a windowResult
 		if err := json.Unmarshal(v, &a); err != nil {
 			t.Fatal(err)
 		}
@@ -143,56 +270,7 @@ sinks: {out: iot.averages}
 		}
 		got[k] = append(got[k], a)
 	}
-	if len(got) != len(want) {
-		t.Errorf("%d windows, want %d", len(got), len(want))
-	}
-	exact, inflated := 0, 0
-	for k, rs := range got {
-		w := want[k]
-		// A window is closed once stream time passes its end plus grace.
-		closedAtCommit := !rs[0].Minute.Add(time.Minute + grace).After(committed)
-		if closedAtCommit {
-			// Computed from the input before the committed offsets, and
-			// the restarted task resumed with the committed stream time:
-			// every replayed record for it is late and dropped (the
-			// window task's own replay, and the copies the key_by
-			// sub-topology writes to the repartition topic again when it
-			// replays its own uncommitted input), and nothing reopens or
-			// re-emits it. Exact, once.
-			exact++
-			if len(rs) != 1 {
-				t.Errorf("window %s closed by the last commit was emitted %d times: %+v", k, len(rs), rs)
-			}
-			a := rs[0]
-			if a.Readings != w.Readings || absDiff(a.AvgTemp, w.AvgTemp) > 0.0100001 || a.MinTemp != w.MinTemp || a.MaxTemp != w.MaxTemp {
-				t.Errorf("window %s closed by the last commit = %+v, want %+v", k, a, w)
-			}
-			continue
-		}
-		// Windows open at the last commit cannot be exact under at-least-
-		// once: the key_by sub-topology replays its input since its own
-		// last commit and writes those records to the repartition topic
-		// a second time, at new offsets, where the window task cannot
-		// tell them from new data; and the window store's changelog may
-		// hold state flushed for a commit whose offsets never made it.
-		// So a count may be higher than the truth (and a window that
-		// closed after the commit may come out again, from the replay),
-		// but never lower (no update lost), and min and max, which
-		// duplicates do not change, are exact. Exactly-once needs
-		// transactions.
-		for _, a := range rs {
-			if a.Readings < w.Readings || a.MinTemp != w.MinTemp || a.MaxTemp != w.MaxTemp {
-				t.Errorf("window %s = %+v, want %+v", k, a, w)
-			}
-			if a.Readings != w.Readings {
-				inflated++
-			}
-		}
-	}
-	if exact < 2*cfg.Sensors {
-		t.Errorf("only %d windows closed by the last commit before the kill, want at least %d", exact, 2*cfg.Sensors)
-	}
-	t.Logf("%d windows closed by the last commit before the kill: exact, once; %d later results counted replayed records again (at-least-once)", exact, inflated)
+	return killRun{got: got, want: want, committed: committed, grace: grace, sensors: cfg.Sensors}
 }
 
 // committedStreamTime is the largest stream time the application committed
@@ -298,6 +376,49 @@ func readAll(t *testing.T, addr, topic string) [][]byte {
 	var out [][]byte
 	for int64(len(out)) < end && ctx.Err() == nil {
 		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r.Value) })
+	}
+	return out
+}
+
+// readCommitted reads a topic read_committed from the start to its last
+// stable offset, as a downstream consumer of exactly-once output does (the
+// same as readAll for output nobody wrote in transactions). Transaction
+// markers are read, so that a partition ending with one is seen to its
+// end, and dropped.
+func readCommitted(t *testing.T, addr, topic string) [][]byte {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			pending[o.Partition] = o.Offset
+		}
+	})
+	var out [][]byte
+	for len(pending) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %s: partitions not read to their end %v: %v", topic, pending, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := pending[r.Partition]; ok && r.Offset >= end-1 {
+				delete(pending, r.Partition)
+			}
+			if !r.Attrs.IsControl() && r.Offset < ends[topic][r.Partition].Offset {
+				out = append(out, r.Value)
+			}
+		})
 	}
 	return out
 }

@@ -32,7 +32,9 @@ type Config struct {
 	// StateDir holds the pipelines' local state stores, one directory per
 	// application (default <temp dir>/sluice-pipelines).
 	StateDir string
-	// CommitInterval is the engine's commit interval (default 1s).
+	// CommitInterval is the engine's commit interval (default 1s, and
+	// 100ms for exactly_once pipelines, whose results read_committed
+	// consumers see when the transaction of the interval commits).
 	CommitInterval time.Duration
 	// InMemoryStores keeps state stores in memory (restored from their
 	// changelogs on start) instead of on disk.
@@ -135,6 +137,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			ApplicationID:  c.AppID,
 			Brokers:        r.cfg.Brokers,
 			StateDir:       filepath.Join(r.cfg.StateDir, c.AppID),
+			Guarantee:      engine.Guarantee(c.Pipeline.Guarantee),
 			CommitInterval: r.cfg.CommitInterval,
 			InMemoryStores: r.cfg.InMemoryStores,
 			Logger:         r.cfg.Logger.With("pipeline", c.Pipeline.Name),
@@ -211,16 +214,29 @@ func (r *Runner) createTopics(ctx context.Context, adm *kadm.Client) error {
 // processes never share them) and puts every connector's config.
 func (r *Runner) startWorker(ctx context.Context, goRun func(string, func(context.Context) error), conns []compile.Connector) error {
 	prefix := "_" + r.compiled[0].AppID + "-connect"
+	// An exactly-once pipeline gets exactly-once sources too (KIP-618):
+	// sources that support it write their records and positions in
+	// transactions, so a crashed worker neither loses nor repeats what
+	// the pipeline reads. Sources that do not run at least once, as
+	// exactly.once.support=requested (the default) allows.
+	eos := worker.ExactlyOnceDisabled
+	for _, c := range r.compiled {
+		if c.Pipeline.Guarantee == string(engine.ExactlyOnce) {
+			eos = worker.ExactlyOnceEnabled
+		}
+	}
 	w, err := worker.New(worker.Config{
-		Brokers:             r.cfg.Brokers,
-		ClientOpts:          r.cfg.ClientOpts,
-		WorkerID:            r.compiled[0].AppID,
-		ConfigTopic:         prefix + "-configs",
-		OffsetTopic:         prefix + "-offsets",
-		StatusTopic:         prefix + "-status",
-		OffsetFlushInterval: r.cfg.ConnectorFlushInterval,
-		Logger:              r.cfg.Logger,
-		Registerer:          r.cfg.Registerer,
+		ExactlyOnceSourceSupport: eos,
+		GroupID:                  prefix,
+		Brokers:                  r.cfg.Brokers,
+		ClientOpts:               r.cfg.ClientOpts,
+		WorkerID:                 r.compiled[0].AppID,
+		ConfigTopic:              prefix + "-configs",
+		OffsetTopic:              prefix + "-offsets",
+		StatusTopic:              prefix + "-status",
+		OffsetFlushInterval:      r.cfg.ConnectorFlushInterval,
+		Logger:                   r.cfg.Logger,
+		Registerer:               r.cfg.Registerer,
 	})
 	if err != nil {
 		return fmt.Errorf("runner: connect worker: %w", err)
