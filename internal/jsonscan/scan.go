@@ -62,9 +62,30 @@ const (
 	badEscape
 	badUEscape
 	badNumber
+	badEnd
+	badDepth
+	badLiteral
+	badUnexpected
+	badName
+	badColon
+	badObjectEnd
+	badArrayEnd
 )
 
-var badMsg = [...]string{"unterminated string", "control character in string", "invalid escape", "invalid \\u escape", "invalid number"}
+var badMsg = [...]string{"unterminated string", "control character in string", "invalid escape", "invalid \\u escape",
+	"invalid number", "unexpected end of input", "", "invalid literal", "", "expected a member name",
+	"expected ':' after a member name", "expected ',' or '}'", "expected ',' or ']'"}
+
+// nestedErr is the error for skipNested's failure bad at b[i].
+func nestedErr(b []byte, i int, bad uint8, maxDepth int) error {
+	switch bad {
+	case badDepth:
+		return errDepth(i, maxDepth)
+	case badUnexpected:
+		return errUnexpected(b, i)
+	}
+	return errAt(i, badMsg[bad-badString])
+}
 
 // scanString validates the string literal at b[i] ('"') and returns the
 // index past its closing quote and what it holds besides plain ASCII.

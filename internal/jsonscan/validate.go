@@ -10,9 +10,9 @@ func Valid(b []byte) bool {
 // Validate is Valid with an error that says what is wrong and where, and
 // with a nesting limit (MaxDepth is encoding/json's).
 func Validate(b []byte, maxDepth int) error {
-	i, _, err := skipNested(b, 0, maxDepth)
-	if err != nil {
-		return err
+	i, _, bad := skipNested(b, 0, maxDepth)
+	if bad != 0 {
+		return nestedErr(b, i, bad, maxDepth)
 	}
 	if i = skipSpace(b, i); i != len(b) {
 		return errAt(i, "data after the value")
@@ -27,9 +27,9 @@ func ValidateCompact(b []byte, maxDepth int) (compact bool, err error) {
 	if len(b) == 0 || b[0] <= ' ' || b[len(b)-1] <= ' ' {
 		return false, Validate(b, maxDepth)
 	}
-	end, spaced, err := skipNested(b, 0, maxDepth)
-	if err != nil {
-		return false, err
+	end, spaced, bad := skipNested(b, 0, maxDepth)
+	if bad != 0 {
+		return false, nestedErr(b, end, bad, maxDepth)
 	}
 	if end != len(b) {
 		return false, errAt(end, "data after the value")
@@ -77,30 +77,35 @@ func skip(b []byte, i, maxDepth int) (end int, err error) {
 	case 'n':
 		return literalAt(b, i, "null")
 	}
-	end, _, err = skipNested(b, i, maxDepth)
-	return end, err
+	end, _, bad = skipNested(b, i, maxDepth)
+	if bad != 0 {
+		return end, nestedErr(b, end, bad, maxDepth)
+	}
+	return end, nil
 }
 
 // skipNested is skip for any value, containers included. It walks nested
 // values with an explicit stack rather than recursion, so depth costs a
-// byte, not a stack frame.
-func skipNested(b []byte, i, maxDepth int) (end int, spaced bool, err error) {
+// byte, not a stack frame. Like the scanners it builds no error: on failure
+// bad is a bad* code and end where the problem is (nestedErr makes the
+// error), which keeps its loop lean.
+func skipNested(b []byte, i, maxDepth int) (end int, spaced bool, bad uint8) {
 	var stackBuf [64]byte
 	stack := stackBuf[:0] // open containers: '{' or '['
 	n := len(b)
-	var bad uint8
+	var start int
 
 value:
 	if i < n && b[i] <= ' ' {
 		i, spaced = skipSpace(b, i), true
 	}
 	if i >= n {
-		return i, spaced, errAt(i, "unexpected end of input")
+		return i, spaced, badEnd
 	}
 	switch b[i] {
 	case '{':
 		if len(stack) >= maxDepth {
-			return i, spaced, errDepth(i, maxDepth)
+			return i, spaced, badDepth
 		}
 		stack = append(stack, '{')
 		i++
@@ -115,7 +120,7 @@ value:
 		goto key
 	case '[':
 		if len(stack) >= maxDepth {
-			return i, spaced, errDepth(i, maxDepth)
+			return i, spaced, badDepth
 		}
 		stack = append(stack, '[')
 		i++
@@ -129,46 +134,43 @@ value:
 		}
 		goto value
 	case '"':
-		start := i
+		start = i
 		if i, bad = scanStr(b, i); bad >= badString {
-			return i, spaced, scanErr(start, i, bad)
+			goto failed
 		}
 	case 't':
-		if j := literal(b, i, "true"); j >= 0 {
-			i = j
-		} else {
-			return i, spaced, errAt(i, "invalid literal")
+		start = i
+		if i = literal(b, i, "true"); i < 0 {
+			return start, spaced, badLiteral
 		}
 	case 'f':
-		if j := literal(b, i, "false"); j >= 0 {
-			i = j
-		} else {
-			return i, spaced, errAt(i, "invalid literal")
+		start = i
+		if i = literal(b, i, "false"); i < 0 {
+			return start, spaced, badLiteral
 		}
 	case 'n':
-		if j := literal(b, i, "null"); j >= 0 {
-			i = j
-		} else {
-			return i, spaced, errAt(i, "invalid literal")
+		start = i
+		if i = literal(b, i, "null"); i < 0 {
+			return start, spaced, badLiteral
 		}
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		start := i
+		start = i
 		if i, bad = scanNum(b, i); bad == badNumber {
-			return i, spaced, scanErr(start, i, bad)
+			goto failed
 		}
 	default:
-		return i, spaced, errUnexpected(b, i)
+		return i, spaced, badUnexpected
 	}
 
 after:
 	if len(stack) == 0 {
-		return i, spaced, nil
+		return i, spaced, 0
 	}
 	if i < n && b[i] <= ' ' {
 		i, spaced = skipSpace(b, i), true
 	}
 	if i >= n {
-		return i, spaced, errAt(i, "unexpected end of input")
+		return i, spaced, badEnd
 	}
 	switch top := stack[len(stack)-1]; b[i] {
 	case ',':
@@ -182,17 +184,17 @@ after:
 		goto value
 	case '}':
 		if top != '{' {
-			return i, spaced, errAt(i, "expected ',' or ']'")
+			return i, spaced, badArrayEnd
 		}
 	case ']':
 		if top != '[' {
-			return i, spaced, errAt(i, "expected ',' or '}'")
+			return i, spaced, badObjectEnd
 		}
 	default:
 		if top == '{' {
-			return i, spaced, errAt(i, "expected ',' or '}'")
+			return i, spaced, badObjectEnd
 		}
-		return i, spaced, errAt(i, "expected ',' or ']'")
+		return i, spaced, badArrayEnd
 	}
 	stack = stack[:len(stack)-1]
 	i++
@@ -200,19 +202,24 @@ after:
 
 key: // at a member name (whitespace skipped)
 	if i >= n || b[i] != '"' {
-		return i, spaced, errAt(i, "expected a member name")
+		return i, spaced, badName
 	}
-	kend, bad := scanStr(b, i)
-	if bad >= badString {
-		return kend, spaced, scanErr(i, kend, bad)
+	start = i
+	if i, bad = scanStr(b, i); bad >= badString {
+		goto failed
 	}
-	i = kend
 	if i < n && b[i] <= ' ' {
 		i, spaced = skipSpace(b, i), true
 	}
 	if i >= n || b[i] != ':' {
-		return i, spaced, errAt(i, "expected ':' after a member name")
+		return i, spaced, badColon
 	}
 	i++
 	goto value
+
+failed: // a string or number at start
+	if bad == badString || bad == badNumber {
+		i = start
+	}
+	return i, spaced, bad
 }
