@@ -33,8 +33,8 @@ import (
 //  2. reads the committed positions (read_committed, see readToEnd) and
 //     opens the source after them;
 //  3. polls and produces, ending a transaction at each boundary
-//     (transaction.boundary): Flush, check every record's promise, produce
-//     the positions, Flush, EndTransaction, then Source.Commit.
+//     (transaction.boundary): produce the positions, Flush, check every
+//     record's promise, EndTransaction, then Source.Commit.
 //
 // Anything that leaves the outcome of a transaction in doubt — an
 // EndTransaction error, a transaction the broker aborted after its
@@ -378,6 +378,13 @@ func (s *txnRun) end(ctx context.Context, commit bool) error {
 	e := &t.env
 	w := e.w
 	tx := &s.tx
+	// The positions go out with the records' tail, so one flush covers
+	// both: if a record fails, the transaction is aborted (or, under
+	// errors.tolerance=all, the record skipped) either way.
+	var posErr func() error
+	if commit && len(tx.positions) > 0 {
+		posErr = s.producePositions(ctx)
+	}
 	if err := s.cl.Flush(ctx); err != nil {
 		return e.fail("stop", fmt.Errorf("transaction records still in flight after the shutdown timeout: %w", err))
 	}
@@ -408,8 +415,8 @@ func (s *txnRun) end(ctx context.Context, commit bool) error {
 	if lost != nil {
 		return s.lost(ctx, lost)
 	}
-	if commit && len(tx.positions) > 0 {
-		if err := s.producePositions(ctx); err != nil {
+	if posErr != nil {
+		if err := posErr(); err != nil {
 			return err
 		}
 	}
@@ -446,8 +453,9 @@ func (s *txnRun) end(ctx context.Context, commit bool) error {
 }
 
 // producePositions adds the transaction's positions to it, in the offsets
-// topic, and waits for them.
-func (s *txnRun) producePositions(ctx context.Context) error {
+// topic. The returned function, called after a flush, reports whether they
+// were written.
+func (s *txnRun) producePositions(ctx context.Context) func() error {
 	t := s.t
 	e := &t.env
 	w := e.w
@@ -463,19 +471,19 @@ func (s *txnRun) producePositions(ctx context.Context) error {
 			mu.Unlock()
 		})
 	}
-	if err := s.cl.Flush(ctx); err != nil {
-		return e.fail("stop", fmt.Errorf("source positions still in flight after the shutdown timeout: %w", err))
+	return func() error {
+		mu.Lock()
+		err := first
+		mu.Unlock()
+		if err == nil {
+			return nil
+		}
+		w.m.commits.WithLabelValues(append(t.label, "error")...).Inc()
+		if isFenced(err) {
+			return s.fenced(err)
+		}
+		return s.lost(ctx, fmt.Errorf("store source positions: %w", err))
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if first == nil {
-		return nil
-	}
-	w.m.commits.WithLabelValues(append(t.label, "error")...).Inc()
-	if isFenced(first) {
-		return s.fenced(first)
-	}
-	return s.lost(ctx, fmt.Errorf("store source positions: %w", first))
 }
 
 // lost ends a session whose transaction the broker aborted, or may have,
