@@ -31,11 +31,17 @@ import (
 // events per second of wall time and per CPU-second of the processing
 // process ("per core"), and the Sluice/goka ratios. goka has no windows, so
 // its windowed job buckets the key by window and counts in its group table
-// through a loopback topic, as goka users do.
+// through a loopback topic, as goka users do. The Sluice jobs run a second
+// time with Guarantee: ExactlyOnce (default 100ms commit interval, one
+// transaction each), and the exactly-once/at-least-once ratios are the
+// cost of transactions. CPU per core counts the benchmark process only;
+// the broker's share of writing transaction markers is not in it (wall
+// time includes it).
 //
 //	make build && SLUICE_BIN=$PWD/bin/sluice go test -run '^$' -bench EngineVsGoka -benchtime 1x ./engine/
 //
-// SLUICE_BENCH_EVENTS sets the input size (default 300000).
+// SLUICE_BENCH_EVENTS sets the input size (default 300000);
+// SLUICE_BENCH_ONLY=sluice (or goka, or "sluice eos") runs one side.
 func BenchmarkEngineVsGoka(b *testing.B) {
 	if testing.Short() {
 		b.Skip("starts a broker")
@@ -46,7 +52,7 @@ func BenchmarkEngineVsGoka(b *testing.B) {
 	}
 	const partitions = 4
 	br := brokertest.Start(b)
-	createTopics(b, br.Addr, partitions, "bench-in", "bench-out-s", "bench-out-w", "bench-out-gs", "bench-out-gw")
+	createTopics(b, br.Addr, partitions, "bench-in", "bench-out-s", "bench-out-w", "bench-out-gs", "bench-out-gw", "bench-out-es", "bench-out-ew")
 	produceBenchInput(b, br.Addr, n)
 
 	type result struct {
@@ -74,9 +80,9 @@ func BenchmarkEngineVsGoka(b *testing.B) {
 		return r
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sluice := func(topo *operators.Topology, group string) func(ctx context.Context) func() {
+	sluiceWith := func(g engine.Guarantee, topo *operators.Topology, group string) func(ctx context.Context) func() {
 		return func(ctx context.Context) func() {
-			app, err := engine.New(topo, engine.Config{ApplicationID: group, Brokers: []string{br.Addr}, StateDir: b.TempDir(), Logger: quiet})
+			app, err := engine.New(topo, engine.Config{ApplicationID: group, Brokers: []string{br.Addr}, StateDir: b.TempDir(), Logger: quiet, Guarantee: g})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -88,6 +94,9 @@ func BenchmarkEngineVsGoka(b *testing.B) {
 				}
 			}
 		}
+	}
+	sluice := func(topo *operators.Topology, group string) func(ctx context.Context) func() {
+		return sluiceWith(engine.AtLeastOnce, topo, group)
 	}
 	gokaRun := func(gg *goka.GroupGraph) func(ctx context.Context) func() {
 		return func(ctx context.Context) func() {
@@ -107,6 +116,14 @@ func BenchmarkEngineVsGoka(b *testing.B) {
 		gs := run("goka stateless", "gk-s"+suffix, nil, gokaRun(gokaStateless("gk-s"+suffix, "bench-out-gs")))
 		sw := run("sluice windowed", "sl-w"+suffix, nil, sluice(windowedTopology("bench-out-w"), "sl-w"+suffix))
 		gw := run("goka windowed", "gk-w"+suffix, []string{"gk-w" + suffix + "-loop"}, gokaRun(gokaWindowed("gk-w"+suffix, "bench-out-gw")))
+		es := run("sluice eos stateless", "eo-s"+suffix, nil, sluiceWith(engine.ExactlyOnce, statelessTopology("bench-out-es"), "eo-s"+suffix))
+		ew := run("sluice eos windowed", "eo-w"+suffix, nil, sluiceWith(engine.ExactlyOnce, windowedTopology("bench-out-ew"), "eo-w"+suffix))
+		b.ReportMetric(es.evCore, "sluice_eos_stateless_ev/s/core")
+		b.ReportMetric(ew.evCore, "sluice_eos_windowed_ev/s/core")
+		b.ReportMetric(es.evWall/ss.evWall, "eos_stateless_wall_ratio")
+		b.ReportMetric(ew.evWall/sw.evWall, "eos_windowed_wall_ratio")
+		b.Logf("exactly-once vs at-least-once: stateless %.2fx wall, %.2fx per core; windowed %.2fx wall, %.2fx per core",
+			es.evWall/ss.evWall, es.evCore/ss.evCore, ew.evWall/sw.evWall, ew.evCore/sw.evCore)
 		b.ReportMetric(ss.evCore, "sluice_stateless_ev/s/core")
 		b.ReportMetric(sw.evCore, "sluice_windowed_ev/s/core")
 		b.ReportMetric(gs.evCore, "goka_stateless_ev/s/core")
