@@ -4,7 +4,6 @@ import (
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // recordPools lets the benchmark's kgo consumer decode fetched batches
@@ -15,14 +14,10 @@ import (
 // shows in its latency tail. Records are recycled once the workload has
 // read their value.
 type recordPools struct {
-	recs  sync.Pool // *[]kgo.Record
-	krecs sync.Pool // *[]kmsg.Record
+	recs sync.Pool // *[]kgo.Record
 }
 
-var (
-	_ kgo.PoolRecords  = (*recordPools)(nil)
-	_ kgo.PoolKRecords = (*recordPools)(nil)
-)
+var _ kgo.PoolRecords = (*recordPools)(nil)
 
 func (p *recordPools) GetRecords(n int) []kgo.Record {
 	if s, ok := p.recs.Get().(*[]kgo.Record); ok && cap(*s) >= n {
@@ -32,12 +27,3 @@ func (p *recordPools) GetRecords(n int) []kgo.Record {
 }
 
 func (p *recordPools) PutRecords(s []kgo.Record) { p.recs.Put(&s) }
-
-func (p *recordPools) GetKRecords(n int) []kmsg.Record {
-	if s, ok := p.krecs.Get().(*[]kmsg.Record); ok && cap(*s) >= n {
-		return (*s)[:n]
-	}
-	return make([]kmsg.Record, n)
-}
-
-func (p *recordPools) PutKRecords(s []kmsg.Record) { p.krecs.Put(&s) }

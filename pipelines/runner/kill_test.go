@@ -341,48 +341,9 @@ func absDiff(a, b float64) float64 {
 	return b - a
 }
 
-func waitRecords(t *testing.T, addr, topic string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		if len(readAll(t, addr, topic)) >= n {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("fewer than %d records in %s", n, topic)
-}
-
-// readAll reads a topic from the start to its current end.
-func readAll(t *testing.T, addr, topic string) [][]byte {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var end int64
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil {
-			end += o.Offset
-		}
-	})
-	var out [][]byte
-	for int64(len(out)) < end && ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r.Value) })
-	}
-	return out
-}
-
 // readCommitted reads a topic read_committed from the start to its last
-// stable offset, as a downstream consumer of exactly-once output does (the
-// same as readAll for output nobody wrote in transactions). Transaction
+// stable offset, as a downstream consumer of exactly-once output does.
+// Transaction
 // markers are read, so that a partition ending with one is seen to its
 // end, and dropped.
 func readCommitted(t *testing.T, addr, topic string) [][]byte {
