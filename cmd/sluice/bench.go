@@ -26,6 +26,7 @@ type benchOptions struct {
 	asJSON        bool
 	cpuProfile    string
 	memProfile    string
+	runtimeStats  bool
 	seriesFile    string
 }
 
@@ -66,6 +67,7 @@ the ratio.`,
 	pf.BoolVar(&bo.spawnBroker, "spawn-broker", false, "start `sluice serve` on a temporary data dir and a free port, and measure it")
 	pf.BoolVar(&bo.asJSON, "json", false, "print results as JSON")
 	pf.StringVar(&bo.cpuProfile, "cpuprofile", "", "write a CPU profile of the benchmark process (the clients) to this file")
+	pf.BoolVar(&bo.runtimeStats, "runtime-stats", false, "print the benchmark process's scheduling-latency and GC-pause percentiles at the end (the broker's are on its --metrics-listen)")
 	pf.StringVar(&bo.memProfile, "memprofile", "", "write an allocation profile of the benchmark process (the clients) to this file at the end")
 	pf.IntVar(&cfg.RecordSize, "record-size", cfg.RecordSize, "bytes per record value (at least 8)")
 	pf.Int64Var(&cfg.Count, "count", cfg.Count, "records to send in total (0: use --duration)")
@@ -152,6 +154,9 @@ func runBench(cmd *cobra.Command, co *clientOptions, bo *benchOptions, cfg bench
 	defer stopProfile()
 	if bo.memProfile != "" {
 		defer writeAllocProfile(cmd, bo.memProfile)
+	}
+	if bo.runtimeStats {
+		defer newRuntimeStats().report(cmd.ErrOrStderr())
 	}
 	var results []bench.Result
 	for _, start := range targets {

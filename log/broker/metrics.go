@@ -46,7 +46,9 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.requests, m.connsOpened, m.connsRejected, m.badRequests, m.bytesIn, m.bytesOut,
 		m.producedBytes, m.producedRecs, m.produceErrors, m.fetchedBytes,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		// Scheduler and GC latency histograms tell an operator whether a
+		// latency tail is the broker's CPU starvation or its GC.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler, collectors.MetricsGC)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, a := range apis {
 		m.byKey[a.key] = m.requests.WithLabelValues(kmsg.NameForKey(a.key))
 	}
