@@ -32,9 +32,8 @@ const Plugin = "http-source"
 
 func init() {
 	connectors.Register(connectors.Plugin{
-		Name:    Plugin,
-		Kind:    connectors.KindSource,
-		Version: "1",
+		Name: Plugin,
+		Kind: connectors.KindSource,
 		Doc: "An HTTP server accepting POSTed JSON or NDJSON (bearer-token auth, body limits); " +
 			"answers 200 only once the records are durably in the log, 4xx with a reason for bad bodies, 503 when paused or backed up.",
 		Spec:      Spec,

@@ -30,9 +30,8 @@ const Plugin = "mqtt-source"
 
 func init() {
 	connectors.Register(connectors.Plugin{
-		Name:    Plugin,
-		Kind:    connectors.KindSource,
-		Version: "1",
+		Name: Plugin,
+		Kind: connectors.KindSource,
 		Doc: "Subscribes to MQTT topic filters on a persistent session and writes messages to Kafka topics; " +
 			"a message is acknowledged to the MQTT broker only once it is durably in the log.",
 		Spec:      Spec,

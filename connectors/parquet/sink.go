@@ -20,9 +20,8 @@ const SinkPlugin = "parquet-sink"
 
 func init() {
 	connectors.Register(connectors.Plugin{
-		Name:    SinkPlugin,
-		Kind:    connectors.KindSink,
-		Version: "1",
+		Name: SinkPlugin,
+		Kind: connectors.KindSink,
 		Doc: "Writes topics to Parquet files in time-partitioned directories, rolled by records, bytes and record time. " +
 			"Files are written under a temporary name and renamed into place; offsets are committed only for rows in renamed files, " +
 			"and a retry rewrites the same files, so a crash leaves no duplicate rows.",

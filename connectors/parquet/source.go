@@ -56,9 +56,8 @@ func validGlob(v any) error {
 
 func init() {
 	connectors.Register(connectors.Plugin{
-		Name:    SourcePlugin,
-		Kind:    connectors.KindSource,
-		Version: "1",
+		Name: SourcePlugin,
+		Kind: connectors.KindSource,
 		Doc: "Reads Parquet files (a path or a glob) into a topic, one record per row as JSON with an Arrow schema; " +
 			"the position is the file and row, so a restart resumes after the last row in the log.",
 		Spec:      SourceSpec,

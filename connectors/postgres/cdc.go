@@ -17,9 +17,8 @@ import (
 
 func init() {
 	connectors.Register(connectors.Plugin{
-		Name:    CDCSourcePluginName,
-		Kind:    connectors.KindSource,
-		Version: "1.0.0",
+		Name: CDCSourcePluginName,
+		Kind: connectors.KindSource,
 		Doc: "Captures inserts, updates and deletes from PostgreSQL by logical replication (pgoutput): " +
 			"an initial consistent snapshot, then streaming; the slot's position is confirmed only once records are in the log.",
 		Spec:      CDCSourceSpec,

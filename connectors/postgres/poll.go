@@ -18,9 +18,8 @@ import (
 
 func init() {
 	connectors.Register(connectors.Plugin{
-		Name:    PollSourcePluginName,
-		Kind:    connectors.KindSource,
-		Version: "1.0.0",
+		Name: PollSourcePluginName,
+		Kind: connectors.KindSource,
 		Doc: "Reads new and changed rows from a PostgreSQL table or query by polling an incrementing column, " +
 			"a timestamp column, or both, resuming from the last position stored in the log.",
 		Spec:      PollSourceSpec,

@@ -12,9 +12,8 @@ import (
 
 func init() {
 	connectors.Register(connectors.Plugin{
-		Name:    SinkPluginName,
-		Kind:    connectors.KindSink,
-		Version: "1.0.0",
+		Name: SinkPluginName,
+		Kind: connectors.KindSink,
 		Doc: "Writes records to PostgreSQL tables with COPY: insert, upsert on a key, delete on tombstone, " +
 			"automatic table creation and column evolution from Arrow schemas or schemaless JSON, and an " +
 			"exactly-once mode that stores offsets in the database in the same transaction as the rows.",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -18,7 +19,7 @@ import (
 const MaxRequestBytes = 1 << 20
 
 // Version is reported by GET /.
-var Version = "dev"
+var Version = buildVersion()
 
 // Handler returns the REST API, shaped like Kafka Connect's, plus /metrics.
 func (w *Worker) Handler() http.Handler {
@@ -460,4 +461,15 @@ func (w *Worker) handleValidate(rw http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(rw, http.StatusOK, res)
 	return nil
+}
+
+// buildVersion is the version Go stamped into the binary (a module version,
+// or a pseudo-version from the VCS checkout it was built in), "dev" when
+// there is none. Built-in plugins report it, as Kafka Connect's built-in
+// connectors report the Kafka version.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
 }
