@@ -155,6 +155,10 @@ func TestExactlyOnceKillWorkerProcess(t *testing.T) {
 	}
 
 	t.Run("disabled", func(t *testing.T) {
+		// The worker stores positions right behind the acks; the
+		// failpoint holds each position write back 300ms so that kills
+		// land between an ack and its position, as on a busy cluster.
+		t.Setenv("SLUICE_CONNECT_FAILPOINT", "slow-position-writes")
 		s := newKillSetup(t, "disabled", "disabled")
 		rest := brokertest.FreePort(t)
 		input := append([]string(nil), input...)

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/sluicehq/sluice/connectors"
@@ -141,13 +142,36 @@ func (t *sourceTask) startWrite(ctx context.Context) {
 	if pw.done {
 		return
 	}
-	e.w.store.writePositionsAsync(ctx, e.connector, pw.positions, func(err error) {
-		t.mu.Lock()
-		pw.done, pw.err = true, err
-		t.mu.Unlock()
-		t.signal()
-	})
+	write := func() {
+		e.w.store.writePositionsAsync(ctx, e.connector, pw.positions, func(err error) {
+			t.mu.Lock()
+			pw.done, pw.err = true, err
+			t.mu.Unlock()
+			t.signal()
+		})
+	}
+	if positionWriteDelay > 0 {
+		time.AfterFunc(positionWriteDelay, write)
+		return
+	}
+	write()
 }
+
+// failpointEnv names a crash-test hook: "slow-position-writes" delays
+// every at-least-once position write by positionWriteDelay, widening the
+// window in which a SIGKILL leaves records in the log ahead of their
+// stored position. The exactly-once kill test's control run uses it to
+// show, on any machine, that at-least-once does leave duplicates (our
+// position writes follow the acks so closely that kills rarely land
+// between them). Never set it in production.
+const failpointEnv = "SLUICE_CONNECT_FAILPOINT"
+
+var positionWriteDelay = func() time.Duration {
+	if os.Getenv(failpointEnv) == "slow-position-writes" {
+		return 300 * time.Millisecond
+	}
+	return 0
+}()
 
 // commitWrite tells the source its positions are stored.
 func (t *sourceTask) commitWrite(ctx context.Context, pw *positionWrite) error {
