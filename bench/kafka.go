@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/recpool"
 )
 
 // KafkaTarget benchmarks any Kafka-protocol cluster through franz-go.
@@ -196,7 +198,7 @@ func (k *KafkaTarget) NewConsumer(_ context.Context, _ Config) (Consumer, error)
 		kgo.ConsumeTopics(k.topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxPartitionBytes(8<<20),
-		kgo.WithPools(&recordPools{}),
+		kgo.WithPools(&recpool.Records{}),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

@@ -98,6 +98,7 @@ func (a *App) drainOrdered(ctx context.Context, ts *taskState) error {
 				if r.Offset+1 >= q.end {
 					q.caughtUp = true
 				}
+				r.Recycle()
 			}
 			if q.head < len(q.recs) {
 				if best == nil || q.recs[q.head].Timestamp.Before(best.recs[best.head].Timestamp) {
@@ -132,6 +133,7 @@ func (a *App) drainOrdered(ctx context.Context, ts *taskState) error {
 		if r.Offset+1 >= best.end {
 			best.caughtUp = true
 		}
+		r.Recycle()
 	}
 	if d := ts.task.LateDropped(); d > ts.lateSeen {
 		ts.late.Add(float64(d - ts.lateSeen))
