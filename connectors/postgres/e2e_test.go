@@ -28,12 +28,12 @@ type connectProc struct {
 	cmd  *exec.Cmd
 	url  string
 	done chan struct{}
-	out  *bytes.Buffer
+	out  *brokertest.SyncBuffer
 }
 
 func startConnect(t *testing.T, brokerAddr, rest string) *connectProc {
 	t.Helper()
-	p := &connectProc{t: t, url: "http://" + rest, done: make(chan struct{}), out: &bytes.Buffer{}}
+	p := &connectProc{t: t, url: "http://" + rest, done: make(chan struct{}), out: &brokertest.SyncBuffer{}}
 	p.cmd = exec.Command(brokertest.Binary(t), "connect", "--brokers", brokerAddr, "--rest-listen", rest, "--log-level", "warn")
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

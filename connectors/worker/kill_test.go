@@ -24,12 +24,12 @@ type connectProc struct {
 	cmd  *exec.Cmd
 	url  string
 	done chan struct{}
-	out  *strings.Builder
+	out  *brokertest.SyncBuffer
 }
 
 func startConnectProc(t *testing.T, bin, brokerAddr, rest string, args ...string) *connectProc {
 	t.Helper()
-	p := &connectProc{t: t, url: "http://" + rest, done: make(chan struct{}), out: &strings.Builder{}}
+	p := &connectProc{t: t, url: "http://" + rest, done: make(chan struct{}), out: &brokertest.SyncBuffer{}}
 	p.cmd = exec.Command(bin, append([]string{"connect", "--brokers", brokerAddr, "--rest-listen", rest}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

@@ -35,7 +35,7 @@ type Broker struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  *bytes.Buffer
+	out  *SyncBuffer
 }
 
 var (
@@ -105,7 +105,7 @@ func (b *Broker) start() {
 	b.t.Helper()
 	args := append([]string{"serve", "--data-dir", b.DataDir, "--listen", b.Addr}, b.Args...)
 	cmd := exec.Command(b.bin, args...)
-	out := &bytes.Buffer{}
+	out := &SyncBuffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
@@ -180,4 +180,25 @@ func (b *Broker) Output() string {
 		return ""
 	}
 	return b.out.String()
+}
+
+// SyncBuffer is a bytes.Buffer safe for one writer (a child process's
+// output copier) and concurrent readers (a test polling the output).
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }
