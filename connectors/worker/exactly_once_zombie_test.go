@@ -116,12 +116,22 @@ func TestExactlyOnceZombieFenced(t *testing.T) {
 	})
 	// The task runs on one worker, and both workers say which.
 	var owner string
-	waitFor(t, "both workers to agree on the task's owner", func() bool {
-		sa, okA := restStatus(a.url, "src")
-		sb, okB := restStatus(bw.url, "src")
-		owner = sb.Tasks[0].WorkerID
-		return okA && okB && sa.Tasks[0] == sb.Tasks[0] && sb.Tasks[0].State == worker.StateRunning
-	})
+	var sa, sb worker.ConnectorStatus
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		var okA, okB bool
+		sa, okA = restStatus(a.url, "src")
+		sb, okB = restStatus(bw.url, "src")
+		if okA && okB && sa.Tasks[0] == sb.Tasks[0] && sb.Tasks[0].State == worker.StateRunning {
+			owner = sb.Tasks[0].WorkerID
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the workers do not agree on the task's owner:\nworker-a says %+v\nworker-b says %+v\nworker-a's log after waking:\n%s",
+				sa, sb, a.out.String()[before:])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	got := values(readTopic(t, b.Addr, s.topic, true))
 	all := readTopic(t, b.Addr, s.topic, false)
 	if len(got) != len(written) {
