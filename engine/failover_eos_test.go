@@ -184,7 +184,7 @@ func runKillScenario(t *testing.T, g engine.Guarantee) killResult {
 	var r killResult
 	// Every key's aggregate updates, in order.
 	updates := map[string][]seen{}
-	for _, rec := range readCommitted(t, b, "fo-out") {
+	for _, rec := range brokertest.ReadCommitted(t, b, "fo-out") {
 		var s seen
 		if err := json.Unmarshal(rec.Value, &s); err != nil {
 			t.Fatalf("bad output %q: %v", rec.Value, err)
@@ -210,7 +210,7 @@ func runKillScenario(t *testing.T, g engine.Guarantee) killResult {
 		start int64
 	}
 	emitted := map[win][]int64{}
-	for _, rec := range readCommitted(t, b, "fo-win-out") {
+	for _, rec := range brokertest.ReadCommitted(t, b, "fo-win-out") {
 		w, err := operators.WindowedSerde(operators.String).Deserialize(rec.Key)
 		if err != nil {
 			t.Fatal(err)
@@ -286,46 +286,4 @@ func waitGroupCommitted(t *testing.T, addr, group, topic string, n int, timeout 
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("group %s committed %d of %d records of %s", group, at, n, topic)
-}
-
-// readCommitted reads a topic read_committed from the start to its last
-// stable offset, as a downstream consumer of exactly-once output does.
-// Transaction markers are read (so a partition that ends with one is seen
-// to its end) and dropped.
-func readCommitted(t *testing.T, addr, topic string) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pending := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil && o.Offset > 0 {
-			pending[o.Partition] = o.Offset
-		}
-	})
-	var out []*kgo.Record
-	for len(pending) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %s: partitions not read to their end %v: %v", topic, pending, ctx.Err())
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := pending[r.Partition]; ok && r.Offset >= end-1 {
-				delete(pending, r.Partition)
-			}
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-		})
-	}
-	return out
 }

@@ -138,18 +138,11 @@ func (t *sourceTask) runAtLeastOnce(ctx context.Context) error {
 	t.cl, t.adm = cl, kadm.NewClient(cl)
 	defer cl.Close()
 
-	t.src = e.plugin.NewSource()
-	info := connectors.TaskInfo{Connector: e.connector, Task: e.id, Logger: e.log, Metrics: w.m.plugins}
 	// Close must run even if Open failed, and after the last Commit.
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
-		defer cancel()
-		if err := t.src.Close(cctx); err != nil {
-			e.log.Warn("source close", "err", err)
-		}
-	}()
-	if err := e.policy.do(ctx, func() error { return t.src.Open(ctx, info, e.cfg, committed) }); err != nil {
-		return e.fail("open source", err)
+	closeSrc, err := t.openSource(ctx, committed)
+	defer closeSrc()
+	if err != nil {
+		return err
 	}
 	t.setState(StateRunning, "")
 
@@ -333,4 +326,24 @@ func deliveryContext(ctx context.Context, timeout time.Duration) (context.Contex
 		context.AfterFunc(dctx, func() { t.Stop() })
 	})
 	return dctx, func() { stop(); cancel() }
+}
+
+// openSource creates the task's source and opens it after positions. The
+// returned close must run (deferred) even when opening failed.
+func (t *sourceTask) openSource(ctx context.Context, positions connectors.Positions) (closeSrc func(), err error) {
+	e := &t.env
+	w := e.w
+	t.src = e.plugin.NewSource()
+	info := connectors.TaskInfo{Connector: e.connector, Task: e.id, Logger: e.log, Metrics: w.m.plugins}
+	closeSrc = func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := t.src.Close(cctx); err != nil {
+			e.log.Warn("source close", "err", err)
+		}
+	}
+	if err := e.policy.do(ctx, func() error { return t.src.Open(ctx, info, e.cfg, positions) }); err != nil {
+		return closeSrc, e.fail("open source", err)
+	}
+	return closeSrc, nil
 }

@@ -193,17 +193,10 @@ func (t *sourceTask) txnSession(ctx context.Context) (committed int, err error) 
 		return 0, e.fail("read source positions", err)
 	}
 
-	t.src = e.plugin.NewSource()
-	info := connectors.TaskInfo{Connector: e.connector, Task: e.id, Logger: e.log, Metrics: w.m.plugins}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
-		defer cancel()
-		if err := t.src.Close(cctx); err != nil {
-			e.log.Warn("source close", "err", err)
-		}
-	}()
-	if err := e.policy.do(ctx, func() error { return t.src.Open(ctx, info, e.cfg, positions) }); err != nil {
-		return 0, e.fail("open source", err)
+	closeSrc, err := t.openSource(ctx, positions)
+	defer closeSrc()
+	if err != nil {
+		return 0, err
 	}
 	t.setState(StateRunning, "")
 

@@ -258,7 +258,8 @@ sinks: {out: iot.averages}
 
 	want, _ := iot.Expected(cfg, 1e9)
 	got := map[string][]windowResult{}
-	for _, v := range readCommitted(t, b.Addr, "iot.averages") {
+	for _, r := range brokertest.ReadCommitted(t, b.Addr, "iot.averages") {
+		v := r.Value
 		var a windowResult
 		if err := json.Unmarshal(v, &a); err != nil {
 			t.Fatal(err)
@@ -339,47 +340,4 @@ func absDiff(a, b float64) float64 {
 		return a - b
 	}
 	return b - a
-}
-
-// readCommitted reads a topic read_committed from the start to its last
-// stable offset, as a downstream consumer of exactly-once output does.
-// Transaction
-// markers are read, so that a partition ending with one is seen to its
-// end, and dropped.
-func readCommitted(t *testing.T, addr, topic string) [][]byte {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pending := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil && o.Offset > 0 {
-			pending[o.Partition] = o.Offset
-		}
-	})
-	var out [][]byte
-	for len(pending) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %s: partitions not read to their end %v: %v", topic, pending, ctx.Err())
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := pending[r.Partition]; ok && r.Offset >= end-1 {
-				delete(pending, r.Partition)
-			}
-			if !r.Attrs.IsControl() && r.Offset < ends[topic][r.Partition].Offset {
-				out = append(out, r.Value)
-			}
-		})
-	}
-	return out
 }
